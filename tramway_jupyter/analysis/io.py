@@ -1,0 +1,245 @@
+"""Read and write trajectory files in TRamWAy's text format.
+
+A trajectory file (``*.rpt.txt``, ``*.txt``, ``*.trxyt``) holds one localization per line,
+whitespace-separated: trajectory index ``n``, positions ``x``, ``y`` (optionally ``z``) in µm and
+time ``t`` in s. The header is optional and detected as TRamWAy does
+(``tramway/core/xyt.py::load_xyt``): a first line containing a letter other than ``e``/``E``
+is a header.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tramway_jupyter.exceptions import DataFormatError
+
+__all__ = ["read_trajectories", "write_trajectories"]
+
+logger = logging.getLogger(__name__)
+
+_HEADER_RE = re.compile(r"[a-df-zA-DF-Z_]")
+_CERROR_RE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+DEFAULT_COLUMNS = ("n", "x", "y", "t")
+DEFAULT_COLUMNS_3D = ("n", "x", "y", "z", "t")
+
+
+def _data_line_numbers(path: Path, header: bool) -> np.ndarray:
+    """File line numbers (1-based) of the data rows; only called on the error path."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        numbers = [i for i, line in enumerate(fh, start=1) if line.strip()]
+    return np.asarray(numbers[1:] if header else numbers, dtype=np.int64)
+
+
+def _first_line(path: Path) -> str:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.strip():
+                return line
+    return ""
+
+
+def _is_index_column(col: np.ndarray) -> bool:
+    """True if ``col`` is 0..N-1 or 1..N: a written DataFrame index, not trajectory numbers."""
+    if col.size < 2 or not np.issubdtype(col.dtype, np.number):
+        return False
+    d = np.diff(col)
+    return bool(np.all(d == 1) and col[0] in (0, 1))
+
+
+def read_trajectories(
+    path: str | PathLike[str], columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Read a TRamWAy trajectory text file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Whitespace-separated text file, one localization per line.
+    columns : sequence of str, optional
+        Column names, overriding the header and the defaults. Must contain ``n``, ``x``, ``y``
+        and ``t`` (and may contain ``z``). An extra leading column is read as an index and dropped.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``n`` (int64), ``x``, ``y`` [, ``z``] (µm) and ``t`` (s), float64, index
+        ``0..N-1``, rows grouped by trajectory (in order of first appearance) and time-sorted.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    tramway_jupyter.exceptions.DataFormatError
+        If the file is empty, a line has the wrong number of columns, a cell is not a number,
+        required columns are missing, or time does not increase strictly inside a trajectory.
+        The message names the file and the line.
+
+    Notes
+    -----
+    Header detection follows TRamWAy: if the first non-blank line contains a letter other than
+    ``e``/``E`` its tokens are the column names; otherwise the names are ``n x y t`` (4 columns)
+    or, for 5 columns, ``index n x y t`` if the first column counts rows (0..N-1 or 1..N, as written
+    by ``DataFrame.to_csv``) and ``n x y z t`` otherwise; 6 columns are ``index n x y z t``.
+
+    A trajectory whose rows are not contiguous is regrouped (stable sort on ``n``, a warning is
+    logged), since TRamWAy would otherwise make one translocation jump between the two blocks.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"trajectory file not found: {path}")
+    first = _first_line(path)
+    if not first:
+        raise DataFormatError(path, "empty file, expected columns n x y t", line=1)
+    has_header = columns is None and bool(_HEADER_RE.search(first))
+    try:
+        raw = pd.read_csv(
+            path, sep=r"\s+", header=0 if has_header else None, index_col=False, engine="c"
+        )
+    except pd.errors.ParserError as exc:
+        m = _CERROR_RE.search(str(exc))
+        if m:
+            expected, line, saw = m.groups()
+            raise DataFormatError(
+                path, f"expected {expected} columns, found {saw}", line=int(line)
+            ) from None
+        raise DataFormatError(path, f"cannot parse: {exc}") from None
+    except pd.errors.EmptyDataError:
+        raise DataFormatError(path, "empty file, expected columns n x y t", line=1) from None
+    if raw.shape[0] == 0:
+        raise DataFormatError(path, "no data rows after the header", line=2)
+
+    if has_header:
+        names = first.split()
+        if len(names) == raw.shape[1] - 1:
+            names = ["index", *names]
+        elif len(names) != raw.shape[1]:
+            raise DataFormatError(path, f"header has {len(names)} names for {raw.shape[1]} columns", 1)
+    elif columns is not None:
+        names = list(columns)
+        if len(names) == raw.shape[1] - 1:
+            names = ["index", *names]
+    else:
+        ncol = raw.shape[1]
+        if ncol == 4:
+            names = list(DEFAULT_COLUMNS)
+        elif ncol == 5:
+            idx = _is_index_column(raw.iloc[:, 0].to_numpy())
+            names = ["index", *DEFAULT_COLUMNS] if idx else list(DEFAULT_COLUMNS_3D)
+        elif ncol == 6:
+            names = ["index", *DEFAULT_COLUMNS_3D]
+        else:
+            raise DataFormatError(path, f"expected 4 or 5 columns (n x y [z] t), found {ncol}", 1)
+    if len(names) != raw.shape[1]:
+        raise DataFormatError(path, f"{len(names)} column names given for {raw.shape[1]} columns")
+    raw.columns = names
+    missing = [c for c in ("n", "x", "y", "t") if c not in names]
+    if missing:
+        raise DataFormatError(path, f"missing column(s) {missing}; found {names}", line=1)
+    keep = ["n", "x", "y", "z", "t"] if "z" in names else ["n", "x", "y", "t"]
+    return _validate(raw[keep], path, has_header)
+
+
+def _validate(raw: pd.DataFrame, path: Path, has_header: bool) -> pd.DataFrame:
+    """Check types, missing cells and time order; return a clean float/int frame."""
+    cols = {}
+    for name in raw.columns:
+        col = raw[name]
+        if not np.issubdtype(col.dtype, np.number):
+            num = pd.to_numeric(col, errors="coerce")
+            bad = np.flatnonzero(num.isna().to_numpy() & col.notna().to_numpy())
+            row = int(bad[0]) if bad.size else int(np.flatnonzero(num.isna().to_numpy())[0])
+            line = int(_data_line_numbers(path, has_header)[row])
+            raise DataFormatError(
+                path, f"non-numeric value {col.iloc[row]!r} in column {name!r}", line=line
+            )
+        cols[name] = col.to_numpy(dtype=np.float64)
+    values = np.column_stack(list(cols.values()))
+    nan_rows = np.flatnonzero(np.isnan(values).any(axis=1))
+    if nan_rows.size:
+        line = int(_data_line_numbers(path, has_header)[nan_rows[0]])
+        raise DataFormatError(
+            path, f"missing value(s): expected {len(cols)} columns ({' '.join(cols)})", line=line
+        )
+    n = cols["n"]
+    if np.any(n != np.round(n)):
+        row = int(np.flatnonzero(n != np.round(n))[0])
+        line = int(_data_line_numbers(path, has_header)[row])
+        raise DataFormatError(path, f"trajectory index n={n[row]} is not an integer", line=line)
+    n = n.astype(np.int64)
+    order = np.arange(n.size)
+    change = np.flatnonzero(n[1:] != n[:-1]) + 1
+    starts = n[np.r_[0, change]]
+    if np.unique(starts).size != starts.size:
+        # rows of a trajectory are split in several blocks: regroup, keeping file order within.
+        logger.warning(
+            "%s: rows of some trajectories are not contiguous; regrouping them by n", path
+        )
+        _, first_pos = np.unique(n, return_index=True)
+        rank = np.empty(n.max() - n.min() + 1, dtype=np.int64)
+        rank[n[np.sort(first_pos)] - n.min()] = np.arange(first_pos.size)
+        order = np.argsort(rank[n - n.min()], kind="stable")
+    t = cols["t"][order]
+    ns = n[order]
+    same = ns[1:] == ns[:-1]
+    bad = np.flatnonzero(same & (np.diff(t) <= 0))
+    if bad.size:
+        row = int(order[bad[0] + 1])
+        line = int(_data_line_numbers(path, has_header)[row])
+        raise DataFormatError(
+            path,
+            f"time does not increase within trajectory n={ns[bad[0] + 1]} "
+            f"(t={t[bad[0]]:g} then t={t[bad[0] + 1]:g})",
+            line=line,
+        )
+    out = {"n": ns}
+    for name in cols:
+        if name != "n":
+            out[name] = cols[name][order]
+    return pd.DataFrame(out)
+
+
+def write_trajectories(
+    df: pd.DataFrame, path: str | PathLike[str], header: bool = False
+) -> Path:
+    """Write trajectories in TRamWAy's text format (tab-separated, no index column).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Columns ``n``, ``x``, ``y`` [, ``z``], ``t`` (µm, s). Other columns are ignored.
+    path : str or path-like
+        Output file; its parent directory must exist.
+    header : bool, default False
+        Write the column names as a first line (``n x y t``), which TRamWAy detects.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    ValueError
+        If a required column is missing.
+    """
+    cols = ["n", "x", "y", "z", "t"] if "z" in df.columns else ["n", "x", "y", "t"]
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(f"trajectory DataFrame lacks column(s) {missing}")
+    path = Path(path)
+    n = df["n"].to_numpy().astype(np.int64)
+    values = df[cols[1:]].to_numpy(dtype=np.float64)
+    body = np.column_stack([n.astype(np.float64), values])
+    fmt = "\t".join(["%d"] + ["%.9g"] * (len(cols) - 1))
+    tmp = path.with_name(path.name + ".tmp")
+    np.savetxt(tmp, body, fmt=fmt, delimiter="\t", header="\t".join(cols) if header else "",
+               comments="")
+    tmp.replace(path)
+    return path

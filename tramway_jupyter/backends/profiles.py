@@ -1,0 +1,175 @@
+"""Named backend settings: a TOML file of profiles, or a Python subclass (TRamWAy's ``Maestro`` way).
+
+``~/.config/tramway-jupyter/profiles.toml`` (or ``$TRAMWAY_JUPYTER_PROFILES``)::
+
+    [profiles.maestro]
+    backend = "slurm"
+    host = "maestro"              # a name or a ~/.ssh/config alias
+    scratch = "/pasteur/sonic/scratch/users/{user}"
+    partition = "dedicated"
+    walltime = "01:00:00"
+    container = "tramway-jupyter.sif"
+
+The profile ``local`` always exists (local backend, one worker per core).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..exceptions import ProfileError
+from ..paths import default_profiles_path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass
+class Profile:
+    """Settings of one backend target. Subclass it with class attributes to define a profile in code."""
+
+    name: str = "local"
+    backend: str = "local"  # "inline", "local" or "slurm"
+    # local
+    workers: int | None = None  # local worker processes (default: number of cores)
+    # ssh
+    host: str = ""  # empty or "localhost" with no port: commands run on this machine
+    port: int | None = None
+    user: str | None = None
+    identity_file: str | None = None
+    known_hosts: str | None = None
+    # slurm
+    scratch: str = "~/tramway-jupyter"  # may contain {user}
+    partition: str | None = None
+    account: str | None = None
+    walltime: str | None = None
+    cpus_per_task: int | None = None
+    mem: str | None = None
+    max_array_size: int = 1000
+    max_running: int | None = None
+    sbatch_options: list[str] = field(default_factory=list)
+    remote_dependencies: str | None = None
+    python: str = "python3"
+    poll_interval: float = 2.0
+    poll_interval_max: float = 30.0
+    # containers
+    container: str | None = None
+    container_runtime: str = "apptainer"
+    container_options: list[str] = field(default_factory=list)
+    path_map: dict[str, str] = field(default_factory=dict)
+    # execution
+    tasks_per_job: int | None = None
+    isolate: bool = False
+    stage_data: bool = False
+
+    # A subclass may set fields as plain class attributes (e.g. ``hostname = "maestro"``).
+    _aliases: ClassVar[dict[str, str]] = {"hostname": "host", "username": "user"}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Turn class attributes of a plain subclass into field defaults (TRamWAy Maestro style).
+        overrides: dict[str, Any] = {}
+        for k, v in list(vars(cls).items()):
+            key = Profile._aliases.get(k, k)
+            if key in Profile.__dataclass_fields__ and not k.startswith("__"):
+                overrides[key] = v
+        if "name" not in overrides:
+            overrides["name"] = cls.__name__.lower()
+        cls._class_defaults = overrides  # type: ignore[attr-defined]
+
+    def __post_init__(self) -> None:
+        for k, v in getattr(type(self), "_class_defaults", {}).items():
+            if getattr(self, k) == Profile.__dataclass_fields__[k].default or (
+                isinstance(getattr(self, k), (list, dict)) and not getattr(self, k)
+            ):
+                object.__setattr__(self, k, v if not isinstance(v, (list, dict)) else type(v)(v))
+        self.validate()
+
+    def validate(self) -> None:
+        if self.backend not in ("inline", "local", "slurm") and "." not in self.backend:
+            # other names are allowed if registered as plugins; checked at get_backend time
+            pass
+        if self.workers is not None and int(self.workers) < 1:
+            raise ProfileError(f"profile {self.name!r}: workers must be >= 1, got {self.workers}")
+        if self.max_array_size < 1:
+            raise ProfileError(f"profile {self.name!r}: max_array_size must be >= 1")
+        if self.container_runtime not in ("apptainer", "singularity"):
+            raise ProfileError(
+                f"profile {self.name!r}: container_runtime must be 'apptainer' or 'singularity',"
+                f" got {self.container_runtime!r}"
+            )
+
+    @property
+    def is_remote(self) -> bool:
+        return bool(self.host) and not (self.host in ("localhost", "127.0.0.1") and not self.port)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> Profile:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, name: str, d: dict[str, Any], *, origin: str = "") -> Profile:
+        known = {f.name for f in fields(Profile)}
+        d = {Profile._aliases.get(k, k): v for k, v in d.items()}
+        unknown = set(d) - known
+        if unknown:
+            where = f" in {origin}" if origin else ""
+            raise ProfileError(
+                f"profile {name!r}{where}: unknown keys {sorted(unknown)}; known keys: {sorted(known)}"
+            )
+        try:
+            return Profile(**{**d, "name": name})
+        except TypeError as exc:
+            raise ProfileError(f"profile {name!r}: {exc}") from exc
+
+
+def load_profiles(path: str | os.PathLike[str] | None = None) -> dict[str, Profile]:
+    """All profiles: the built-in ``local`` and ``inline``, then those of the TOML file."""
+    profiles: dict[str, Profile] = {
+        "local": Profile(name="local", backend="local"),
+        "inline": Profile(name="inline", backend="inline"),
+    }
+    p = Path(path) if path is not None else default_profiles_path()
+    if not p.exists():
+        return profiles
+    try:
+        data = tomllib.loads(p.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ProfileError(f"cannot read profiles file {p}: {exc}") from exc
+    table = data.get("profiles", {})
+    if not isinstance(table, dict):
+        raise ProfileError(f"{p}: [profiles] must be a table of named profiles")
+    for name, d in table.items():
+        if not isinstance(d, dict):
+            raise ProfileError(f"{p}: profiles.{name} must be a table")
+        profiles[name] = Profile.from_dict(name, d, origin=str(p))
+    return profiles
+
+
+def get_profile(
+    profile: str | Profile | type[Profile] | None, path: str | os.PathLike[str] | None = None
+) -> Profile:
+    """Resolve a profile given by name, instance or subclass."""
+    if profile is None:
+        profile = "local"
+    if isinstance(profile, Profile):
+        return profile
+    if isinstance(profile, type) and issubclass(profile, Profile):
+        return profile()
+    profiles = load_profiles(path)
+    try:
+        return profiles[profile]
+    except KeyError:
+        where = Path(path) if path is not None else default_profiles_path()
+        raise ProfileError(
+            f"no profile named {profile!r}; known: {', '.join(sorted(profiles))} (profiles file: {where})"
+        ) from None

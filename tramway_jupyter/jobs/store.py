@@ -1,0 +1,539 @@
+"""The job store: one sqlite file per user (WAL mode), the only module that speaks SQL.
+
+It holds batches, jobs, tasks, attempts and every state transition, so that a batch survives a
+kernel restart and can be listed by the JupyterLab sidebar while workers write to it. Several
+processes read and write it at once (workers, the kernel, the Jupyter server): every write is a
+short transaction, ``busy_timeout`` absorbs contention, and WAL lets readers proceed during writes.
+Schema changes are numbered migrations keyed on ``PRAGMA user_version``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import BatchNotFoundError, StoreError
+from ..paths import default_store_path
+from .states import State, batch_state
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: initial schema
+    """
+    CREATE TABLE batches (
+        batch_id   TEXT PRIMARY KEY,
+        name       TEXT NOT NULL,
+        created    REAL NOT NULL,
+        batch_dir  TEXT NOT NULL,
+        backend    TEXT NOT NULL,
+        profile    TEXT NOT NULL,
+        notebook   TEXT,
+        meta       TEXT NOT NULL DEFAULT '{}',
+        deleted    INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE jobs (
+        batch_id   TEXT NOT NULL REFERENCES batches(batch_id) ON DELETE CASCADE,
+        job_index  INTEGER NOT NULL,
+        stage      TEXT NOT NULL,
+        attempt    INTEGER NOT NULL DEFAULT 1,
+        state      TEXT NOT NULL,
+        backend_id TEXT,
+        n_tasks    INTEGER NOT NULL,
+        submitted  REAL,
+        started    REAL,
+        finished   REAL,
+        reason     TEXT,
+        PRIMARY KEY (batch_id, job_index)
+    );
+    CREATE TABLE tasks (
+        batch_id    TEXT NOT NULL REFERENCES batches(batch_id) ON DELETE CASCADE,
+        task_id     TEXT NOT NULL,
+        job_index   INTEGER NOT NULL,
+        stage       TEXT NOT NULL,
+        source      TEXT NOT NULL,
+        roi_index   INTEGER,
+        state       TEXT NOT NULL,
+        attempt     INTEGER NOT NULL DEFAULT 1,
+        started     REAL,
+        finished    REAL,
+        duration    REAL,
+        error       TEXT,
+        notebook    TEXT,
+        fingerprint TEXT,
+        cached_from TEXT,
+        PRIMARY KEY (batch_id, task_id)
+    );
+    CREATE INDEX tasks_state ON tasks(batch_id, state);
+    CREATE INDEX tasks_fingerprint ON tasks(fingerprint, state);
+    CREATE TABLE attempts (
+        batch_id  TEXT NOT NULL,
+        task_id   TEXT NOT NULL,
+        attempt   INTEGER NOT NULL,
+        job_index INTEGER NOT NULL,
+        state     TEXT NOT NULL,
+        started   REAL,
+        finished  REAL,
+        host      TEXT,
+        error     TEXT,
+        PRIMARY KEY (batch_id, task_id, attempt),
+        FOREIGN KEY (batch_id) REFERENCES batches(batch_id) ON DELETE CASCADE
+    );
+    CREATE TABLE transitions (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        batch_id   TEXT NOT NULL,
+        task_id    TEXT,
+        job_index  INTEGER,
+        from_state TEXT,
+        to_state   TEXT NOT NULL,
+        at         REAL NOT NULL,
+        FOREIGN KEY (batch_id) REFERENCES batches(batch_id) ON DELETE CASCADE
+    );
+    CREATE INDEX transitions_batch ON transitions(batch_id, id);
+    """,
+)
+
+
+@dataclass
+class BatchRow:
+    batch_id: str
+    name: str
+    created: float
+    batch_dir: str
+    backend: str
+    profile: str
+    notebook: str | None
+    meta: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_tasks(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def state(self) -> State:
+        return batch_state(self.counts)
+
+    @property
+    def progress(self) -> float:
+        n = self.n_tasks
+        final = sum(self.counts.get(s, 0) for s in ("done", "failed", "lost", "cancelled"))
+        return final / n if n else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(state=self.state.value, n_tasks=self.n_tasks, progress=self.progress)
+        return d
+
+
+@dataclass
+class JobRow:
+    batch_id: str
+    job_index: int
+    stage: str
+    attempt: int
+    state: str
+    backend_id: str | None
+    n_tasks: int
+    submitted: float | None
+    started: float | None
+    finished: float | None
+    reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TaskRow:
+    batch_id: str
+    task_id: str
+    job_index: int
+    stage: str
+    source: str
+    roi_index: int | None
+    state: str
+    attempt: int
+    started: float | None
+    finished: float | None
+    duration: float | None
+    error: str | None  # a one-line summary; the full error is in the status file
+    notebook: str | None  # path relative to the batch directory
+    fingerprint: str | None
+    cached_from: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_TASK_COLS = [f for f in TaskRow.__dataclass_fields__]
+_JOB_COLS = [f for f in JobRow.__dataclass_fields__]
+
+
+class Store:
+    """Access to the sqlite job store. Cheap to create; safe to share between threads."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, timeout: float = 30.0):
+        self.path = Path(path) if path is not None else default_store_path()
+        self._timeout = timeout
+        self._local = threading.local()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._tx() as db:
+            self._migrate(db)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    # -- connection handling ------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        pid = getattr(self._local, "pid", None)
+        if conn is None or pid != os.getpid():  # never share a connection across fork
+            try:
+                conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open the job store {self.path}: {exc}") from exc
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._local.conn = conn
+            self._local.pid = os.getpid()
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._conn()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"job store {self.path} is not writable: {exc}") from exc
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        else:
+            db.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"the job store was written by a newer tramway-jupyter (schema {version}); upgrade"
+            )
+        for i in range(version, len(MIGRATIONS)):
+            for stmt in MIGRATIONS[i].split(";"):
+                if stmt.strip():
+                    db.execute(stmt)
+            db.execute(f"PRAGMA user_version = {i + 1}")
+
+    # -- batches ------------------------------------------------------------------------
+    def add_batch(
+        self,
+        batch_id: str,
+        *,
+        name: str,
+        batch_dir: str,
+        backend: str,
+        profile: str,
+        notebook: str | None = None,
+        meta: dict[str, Any] | None = None,
+        jobs: Iterable[dict[str, Any]] = (),
+        tasks: Iterable[dict[str, Any]] = (),
+        created: float | None = None,
+    ) -> None:
+        """Insert a batch with its jobs and tasks (dicts with the JobRow/TaskRow fields)."""
+        now = time.time() if created is None else created
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO batches (batch_id, name, created, batch_dir, backend, profile,"
+                " notebook, meta) VALUES (?,?,?,?,?,?,?,?)",
+                (batch_id, name, now, batch_dir, backend, profile, notebook, json.dumps(meta or {})),
+            )
+            self._insert_jobs(db, batch_id, jobs)
+            self._insert_tasks(db, batch_id, tasks, now)
+
+    @staticmethod
+    def _insert_jobs(db: sqlite3.Connection, batch_id: str, jobs: Iterable[dict[str, Any]]) -> None:
+        db.executemany(
+            "INSERT INTO jobs (batch_id, job_index, stage, attempt, state, n_tasks, submitted)"
+            " VALUES (?,?,?,?,?,?,?)",
+            [
+                (
+                    batch_id,
+                    j["job_index"],
+                    j["stage"],
+                    j.get("attempt", 1),
+                    j.get("state", State.PENDING.value),
+                    j["n_tasks"],
+                    j.get("submitted"),
+                )
+                for j in jobs
+            ],
+        )
+
+    @staticmethod
+    def _insert_tasks(
+        db: sqlite3.Connection, batch_id: str, tasks: Iterable[dict[str, Any]], now: float
+    ) -> None:
+        rows = []
+        trans = []
+        for t in tasks:
+            state = t.get("state", State.PENDING.value)
+            rows.append(
+                (
+                    batch_id,
+                    t["task_id"],
+                    t["job_index"],
+                    t["stage"],
+                    t["source"],
+                    t.get("roi_index"),
+                    state,
+                    t.get("attempt", 1),
+                    t.get("fingerprint"),
+                    t.get("cached_from"),
+                    t.get("notebook"),
+                    t.get("duration"),
+                )
+            )
+            trans.append((batch_id, t["task_id"], t["job_index"], None, state, now))
+        db.executemany(
+            "INSERT INTO tasks (batch_id, task_id, job_index, stage, source, roi_index, state,"
+            " attempt, fingerprint, cached_from, notebook, duration) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+        db.executemany(
+            "INSERT INTO transitions (batch_id, task_id, job_index, from_state, to_state, at)"
+            " VALUES (?,?,?,?,?,?)",
+            trans,
+        )
+
+    def list_batches(self, *, include_deleted: bool = False) -> list[BatchRow]:
+        db = self._conn()
+        where = "" if include_deleted else "WHERE deleted = 0"
+        rows = db.execute(f"SELECT * FROM batches {where} ORDER BY created DESC").fetchall()
+        counts: dict[str, dict[str, int]] = {}
+        for r in db.execute("SELECT batch_id, state, COUNT(*) FROM tasks GROUP BY batch_id, state"):
+            counts.setdefault(r[0], {})[r[1]] = r[2]
+        return [self._batch_row(r, counts.get(r["batch_id"], {})) for r in rows]
+
+    def get_batch(self, batch_id: str) -> BatchRow:
+        db = self._conn()
+        r = db.execute("SELECT * FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+        if r is None:
+            # accept a unique prefix, as git does
+            rows = db.execute(
+                "SELECT * FROM batches WHERE batch_id LIKE ? || '%'", (batch_id,)
+            ).fetchall()
+            if len(rows) != 1:
+                raise BatchNotFoundError(f"no batch {batch_id!r} in the job store {self.path}")
+            r = rows[0]
+        counts = {
+            s: n
+            for s, n in db.execute(
+                "SELECT state, COUNT(*) FROM tasks WHERE batch_id = ? GROUP BY state",
+                (r["batch_id"],),
+            )
+        }
+        return self._batch_row(r, counts)
+
+    @staticmethod
+    def _batch_row(r: sqlite3.Row, counts: dict[str, int]) -> BatchRow:
+        return BatchRow(
+            batch_id=r["batch_id"],
+            name=r["name"],
+            created=r["created"],
+            batch_dir=r["batch_dir"],
+            backend=r["backend"],
+            profile=r["profile"],
+            notebook=r["notebook"],
+            meta=json.loads(r["meta"] or "{}"),
+            counts=counts,
+        )
+
+    def update_batch_meta(self, batch_id: str, **meta: Any) -> None:
+        with self._tx() as db:
+            r = db.execute("SELECT meta FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+            if r is None:
+                raise BatchNotFoundError(f"no batch {batch_id!r} in the job store {self.path}")
+            m = json.loads(r["meta"] or "{}")
+            m.update(meta)
+            db.execute("UPDATE batches SET meta = ? WHERE batch_id = ?", (json.dumps(m), batch_id))
+
+    def delete_batch(self, batch_id: str, *, purge: bool = False) -> None:
+        """Hide a batch from listings (``purge`` removes its rows for good)."""
+        with self._tx() as db:
+            if purge:
+                for table in ("transitions", "attempts", "tasks", "jobs", "batches"):
+                    db.execute(f"DELETE FROM {table} WHERE batch_id = ?", (batch_id,))
+            else:
+                db.execute("UPDATE batches SET deleted = 1 WHERE batch_id = ?", (batch_id,))
+
+    # -- jobs ---------------------------------------------------------------------------
+    def add_jobs(self, batch_id: str, jobs: Iterable[dict[str, Any]]) -> None:
+        with self._tx() as db:
+            self._insert_jobs(db, batch_id, jobs)
+
+    def jobs(self, batch_id: str) -> list[JobRow]:
+        rows = self._conn().execute(
+            "SELECT * FROM jobs WHERE batch_id = ? ORDER BY job_index", (batch_id,)
+        )
+        return [JobRow(**{k: r[k] for k in _JOB_COLS}) for r in rows]
+
+    def update_job(self, batch_id: str, job_index: int, **fields: Any) -> None:
+        """Set any of state, backend_id, submitted, started, finished, reason on a job."""
+        allowed = {"state", "backend_id", "submitted", "started", "finished", "reason", "attempt"}
+        bad = set(fields) - allowed
+        if bad:
+            raise ValueError(f"unknown job fields: {sorted(bad)}")
+        if not fields:
+            return
+        fields = {k: (v.value if isinstance(v, State) else v) for k, v in fields.items()}
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self._tx() as db:
+            old = db.execute(
+                "SELECT state FROM jobs WHERE batch_id = ? AND job_index = ?", (batch_id, job_index)
+            ).fetchone()
+            db.execute(
+                f"UPDATE jobs SET {sets} WHERE batch_id = ? AND job_index = ?",
+                (*fields.values(), batch_id, job_index),
+            )
+            if "state" in fields and old is not None and old["state"] != fields["state"]:
+                db.execute(
+                    "INSERT INTO transitions (batch_id, task_id, job_index, from_state, to_state,"
+                    " at) VALUES (?,?,?,?,?,?)",
+                    (batch_id, None, job_index, old["state"], fields["state"], time.time()),
+                )
+
+    # -- tasks --------------------------------------------------------------------------
+    def tasks(
+        self, batch_id: str, *, states: Iterable[str | State] | None = None, stage: str | None = None
+    ) -> list[TaskRow]:
+        q = "SELECT * FROM tasks WHERE batch_id = ?"
+        args: list[Any] = [batch_id]
+        if states is not None:
+            sl = [s.value if isinstance(s, State) else s for s in states]
+            q += f" AND state IN ({','.join('?' * len(sl))})"
+            args += sl
+        if stage is not None:
+            q += " AND stage = ?"
+            args.append(stage)
+        q += " ORDER BY rowid"
+        return [TaskRow(**{k: r[k] for k in _TASK_COLS}) for r in self._conn().execute(q, args)]
+
+    def task(self, batch_id: str, task_id: str) -> TaskRow:
+        r = (
+            self._conn()
+            .execute("SELECT * FROM tasks WHERE batch_id = ? AND task_id = ?", (batch_id, task_id))
+            .fetchone()
+        )
+        if r is None:
+            raise BatchNotFoundError(f"no task {task_id!r} in batch {batch_id!r}")
+        return TaskRow(**{k: r[k] for k in _TASK_COLS})
+
+    def update_tasks(self, batch_id: str, updates: Iterable[dict[str, Any]]) -> int:
+        """Apply task updates in one transaction; each dict has ``task_id`` and the fields to set.
+
+        Only real changes are written; each state change is recorded as a transition, and an
+        attempt row is upserted. A task already in a final state of a *newer* attempt is never
+        moved back by an update of an older attempt. Returns the number of tasks changed.
+        """
+        allowed = {"state", "attempt", "job_index", "started", "finished", "duration", "error",
+                   "notebook", "cached_from"}
+        now = time.time()
+        changed = 0
+        with self._tx() as db:
+            for u in updates:
+                u = {k: (v.value if isinstance(v, State) else v) for k, v in u.items()}
+                tid = u.pop("task_id")
+                host = u.pop("host", None)
+                bad = set(u) - allowed
+                if bad:
+                    raise ValueError(f"unknown task fields: {sorted(bad)}")
+                old = db.execute(
+                    "SELECT * FROM tasks WHERE batch_id = ? AND task_id = ?", (batch_id, tid)
+                ).fetchone()
+                if old is None:
+                    continue
+                if "attempt" in u and u["attempt"] < old["attempt"]:
+                    continue
+                diff = {k: v for k, v in u.items() if old[k] != v}
+                if not diff:
+                    continue
+                sets = ", ".join(f"{k} = ?" for k in diff)
+                db.execute(
+                    f"UPDATE tasks SET {sets} WHERE batch_id = ? AND task_id = ?",
+                    (*diff.values(), batch_id, tid),
+                )
+                changed += 1
+                new_state = diff.get("state")
+                if new_state is not None:
+                    db.execute(
+                        "INSERT INTO transitions (batch_id, task_id, job_index, from_state,"
+                        " to_state, at) VALUES (?,?,?,?,?,?)",
+                        (batch_id, tid, u.get("job_index", old["job_index"]), old["state"],
+                         new_state, now),
+                    )
+                attempt = u.get("attempt", old["attempt"])
+                db.execute(
+                    "INSERT INTO attempts (batch_id, task_id, attempt, job_index, state, started,"
+                    " finished, host, error) VALUES (?,?,?,?,?,?,?,?,?)"
+                    " ON CONFLICT (batch_id, task_id, attempt) DO UPDATE SET state=excluded.state,"
+                    " started=COALESCE(excluded.started, started),"
+                    " finished=COALESCE(excluded.finished, finished),"
+                    " host=COALESCE(excluded.host, host), error=excluded.error",
+                    (batch_id, tid, attempt, u.get("job_index", old["job_index"]),
+                     u.get("state", old["state"]), u.get("started"), u.get("finished"), host,
+                     u.get("error")),
+                )
+        return changed
+
+    def attempts(self, batch_id: str, task_id: str) -> list[dict[str, Any]]:
+        rows = self._conn().execute(
+            "SELECT * FROM attempts WHERE batch_id = ? AND task_id = ? ORDER BY attempt",
+            (batch_id, task_id),
+        )
+        return [dict(r) for r in rows]
+
+    def transitions(self, batch_id: str, task_id: str | None = None) -> list[dict[str, Any]]:
+        q = "SELECT * FROM transitions WHERE batch_id = ?"
+        args: list[Any] = [batch_id]
+        if task_id is not None:
+            q += " AND task_id = ?"
+            args.append(task_id)
+        return [dict(r) for r in self._conn().execute(q + " ORDER BY id", args)]
+
+    def find_done(self, fingerprints: Iterable[str]) -> dict[str, tuple[str, str, str]]:
+        """Done tasks with these fingerprints: ``fingerprint -> (batch_id, task_id, batch_dir)``.
+
+        The newest done task wins; tasks of deleted batches do not count.
+        """
+        fps = list(dict.fromkeys(f for f in fingerprints if f))
+        out: dict[str, tuple[str, str, str]] = {}
+        db = self._conn()
+        for i in range(0, len(fps), 500):
+            chunk = fps[i : i + 500]
+            q = (
+                "SELECT t.fingerprint, t.batch_id, t.task_id, b.batch_dir FROM tasks t"
+                " JOIN batches b ON b.batch_id = t.batch_id"
+                f" WHERE t.state = 'done' AND b.deleted = 0 AND t.fingerprint IN"
+                f" ({','.join('?' * len(chunk))}) ORDER BY b.created"
+            )
+            for r in db.execute(q, chunk):
+                out[r[0]] = (r[1], r[2], r[3])
+        return out
