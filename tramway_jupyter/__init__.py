@@ -1,0 +1,30 @@
+"""tramway-jupyter: run single-particle-tracking notebooks over many files and ROIs, at scale.
+
+The package imports nothing heavy at import time: workers running in lean containers import
+``tramway_jupyter.jobs.worker`` and the analysis core only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+from .jobs.record import record  # noqa: E402  (light: stdlib only)
+
+__all__ = ["__version__", "record", "load_ipython_extension"]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext tramway_jupyter``: register the ``%tramway`` / ``%%tramway`` magics."""
+    from .capture.magics import load_ipython_extension as _load
+
+    _load(ipython)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "tramway-jupyter"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "tramway_jupyter.server"}]

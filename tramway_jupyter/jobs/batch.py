@@ -1,0 +1,189 @@
+"""``Batch``: the handle on one submitted batch, from any process, at any time after submission.
+
+Everything it knows comes from the store and the batch directory, so a new kernel (or the
+Jupyter server, or the CLI) re-attaches to a batch by id alone.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import BackendUnavailableError, TramwayJupyterError
+from .batchdir import BatchDir
+from .context import BatchContext
+from .results import Results
+from .states import ACTIVE_STATES, RETRYABLE_STATES, State, batch_state
+from .store import BatchRow, JobRow, Store, TaskRow
+from .sync import sync
+
+POLL_START = 0.2
+POLL_MAX_LOCAL = 1.0
+
+
+class Batch:
+    def __init__(self, batch_id: str, store: Store | None = None) -> None:
+        self.store = store or Store()
+        row = self.store.get_batch(batch_id)
+        self.batch_id = row.batch_id
+        self.dir = BatchDir(row.batch_dir)
+        self._backend: Any = None
+        self._ctx: BatchContext | None = None
+        self._poll_failures = 0
+
+    def __repr__(self) -> str:
+        c = self.counts()
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(c.items()))
+        return f"<Batch {self.batch_id} [{batch_state(c).value}] {counts}>"
+
+    def _repr_html_(self) -> str:
+        info = self.info()
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(info.counts.items()))
+        return (f"<b>Batch {html.escape(self.batch_id)}</b> ({html.escape(info.profile)}, "
+                f"{info.n_tasks} tasks): <b>{info.state.value}</b> — {counts}")
+
+    # -- plumbing -------------------------------------------------------------------------
+    @property
+    def profile(self) -> Any:
+        from ..backends.profiles import Profile
+
+        meta = self.info().meta
+        d = dict(meta.get("profile") or {"name": "local", "backend": "local"})
+        name = d.pop("name", "local")
+        return Profile.from_dict(name, d)
+
+    @property
+    def backend(self) -> Any:
+        if self._backend is None:
+            from ..backends.base import get_backend
+
+            profile = self.profile
+            self._backend = get_backend(profile.backend)(profile)
+        return self._backend
+
+    @property
+    def ctx(self) -> BatchContext:
+        if self._ctx is None:
+            self._ctx = BatchContext(self.batch_id, self.dir, self.store, self.profile)
+        return self._ctx
+
+    # -- views ----------------------------------------------------------------------------
+    def info(self) -> BatchRow:
+        return self.store.get_batch(self.batch_id)
+
+    def counts(self) -> dict[str, int]:
+        return self.info().counts
+
+    @property
+    def state(self) -> State:
+        return batch_state(self.counts())
+
+    def is_active(self) -> bool:
+        return any(self.counts().get(s.value, 0) for s in ACTIVE_STATES)
+
+    def jobs(self) -> list[JobRow]:
+        return self.store.jobs(self.batch_id)
+
+    def tasks(self, states: list[str] | None = None) -> list[TaskRow]:
+        return self.store.tasks(self.batch_id, states=states)
+
+    def task_status(self, task_id: str) -> dict[str, Any]:
+        """The full status of a task (error with traceback and cell source, host, paths...)."""
+        row = self.store.task(self.batch_id, task_id)
+        st = self.dir.read_status(task_id) or {}
+        return {**row.to_dict(), **{k: v for k, v in st.items() if v is not None},
+                "state": row.state}
+
+    def task_log(self, task_id: str) -> str:
+        """The log of the job attempt that ran this task (worker log and process output)."""
+        row = self.store.task(self.batch_id, task_id)
+        logs = self.dir.root / "logs"
+        parts = []
+        for path in sorted(logs.glob(f"job-{row.job_index}-a{row.attempt}.*")):
+            parts.append(f"==> {path.name} <==\n{path.read_text(errors='replace')}")
+        return "\n".join(parts) if parts else f"(no log yet for job {row.job_index})"
+
+    def notebook_path(self, task_id: str) -> Path:
+        return self.dir.notebook_path(task_id)
+
+    # -- actions --------------------------------------------------------------------------
+    def refresh(self) -> dict[str, int]:
+        """Poll the backend once and bring the store up to date; return the counts."""
+        try:
+            verdicts = self.backend.poll(self.ctx)
+            self._poll_failures = 0
+        except TramwayJupyterError:
+            self._poll_failures += 1
+            if self._poll_failures >= 5:
+                raise BackendUnavailableError(
+                    f"batch {self.batch_id}: {self._poll_failures} polls in a row failed"
+                ) from None
+            verdicts = {}
+        sync(self.ctx, verdicts)
+        return self.counts()
+
+    def wait(self, timeout: float | None = None, *, progress: Any = None) -> Batch:
+        """Poll until no task is pending, queued or running (or ``timeout`` seconds)."""
+        delay = POLL_START
+        end = None if timeout is None else time.monotonic() + timeout
+        cap = POLL_MAX_LOCAL if getattr(self.backend, "local", True) else self.profile.poll_interval_max
+        while True:
+            counts = self.refresh()
+            if progress is not None:
+                progress(counts)
+            if not any(counts.get(s.value, 0) for s in ACTIVE_STATES):
+                return self
+            if end is not None and time.monotonic() >= end:
+                raise TimeoutError(f"batch {self.batch_id} still active after {timeout} s: {counts}")
+            time.sleep(delay)
+            delay = min(cap, delay * 2)
+
+    def cancel(self, job_indices: list[int] | None = None) -> None:
+        """Stop the batch (or some of its jobs); unfinished tasks end ``cancelled``."""
+        self.backend.cancel(self.ctx, job_indices)
+        sync(self.ctx)
+
+    def retry(self, *, tasks_per_job: int | None = None) -> int:
+        """Run again the tasks that failed, were lost or cancelled; return how many."""
+        from .plan import group_jobs
+
+        self.refresh()
+        rows = self.store.tasks(self.batch_id, states=list(RETRYABLE_STATES))
+        if not rows:
+            return 0
+        plan = self.ctx.reload_plan()
+        meta = self.info().meta
+        attempt = max(r.attempt for r in rows) + 1
+        new_plan = group_jobs(plan, [r.task_id for r in rows],
+                              tasks_per_job=tasks_per_job or meta.get("tasks_per_job"),
+                              workers=int(meta.get("workers") or 1),
+                              backend=self.profile.backend, attempt=attempt)
+        new_jobs = new_plan.jobs[len(plan.jobs):]
+        self.dir.write_plan(new_plan)
+        self.ctx.reload_plan()
+        self.store.add_jobs(self.batch_id, [{"job_index": j.job_index, "stage": j.stage,
+                                             "attempt": j.attempt, "n_tasks": len(j.task_ids)}
+                                            for j in new_jobs])
+        job_of = {t: j.job_index for j in new_jobs for t in j.task_ids}
+        self.store.update_tasks(self.batch_id, [{
+            "task_id": r.task_id, "state": State.PENDING, "attempt": attempt,
+            "job_index": job_of[r.task_id], "started": None, "finished": None, "duration": None,
+            "error": None} for r in rows])
+        self.backend.submit(self.ctx, [j.job_index for j in new_jobs])
+        return len(rows)
+
+    def results(self, *, refresh: bool = True) -> Results:
+        """Gather: one row per task, the recorded objects, the output notebooks."""
+        if refresh:
+            self.refresh()
+            self.backend.fetch(self.ctx)
+        return Results.from_batch_dir(self.dir, self.store.tasks(self.batch_id))
+
+    def delete(self, *, purge: bool = False) -> None:
+        """Cancel what still runs, clean remote copies, hide the batch from listings."""
+        if self.is_active():
+            self.cancel()
+        self.backend.cleanup(self.ctx)
+        self.store.delete_batch(self.batch_id, purge=purge)

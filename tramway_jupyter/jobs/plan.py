@@ -1,0 +1,248 @@
+"""Expand a pipeline over data files x ROIs into tasks, and group the tasks into jobs.
+
+ROIs of a data file come, by default, from the ROI file TRamWAy would look for beside it
+(``X.rpt.txt`` -> ``X.rpt-roi.txt``); a file without one is a single task. Task ids and the
+per-file output directories use a sanitised key, so data file names with spaces, quotes or
+``$`` never reach a shell or a path unquoted.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import math
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..capture.pipeline import Pipeline
+from ..exceptions import PlanError
+from .plan_model import Job, Plan, StageSpec, Task
+
+DEFAULT_ROI_SUFFIX = "-roi.txt"
+MAX_AUTO_TASKS_PER_JOB = 64
+
+
+@dataclass(frozen=True)
+class DataFile:
+    path: str
+    key: str
+    roi_file: str | None
+    rois: tuple[int, ...] | None  # None: the whole file is one task
+
+
+def expand_sources(data: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Absolute paths of the data files named by a glob pattern, a path, or a list of either."""
+    items = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    out: list[str] = []
+    for item in items:
+        s = os.path.expanduser(os.fspath(item))
+        if os.path.isfile(s):
+            matches = [s]
+        else:
+            matches = sorted(glob.glob(s))
+            matches = [m for m in matches if os.path.isfile(m) and not _is_roi_file(m)]
+        if not matches:
+            raise PlanError(f"no data file matches {s!r}")
+        out.extend(os.path.abspath(m) for m in matches)
+    seen: set[str] = set()
+    return [p for p in out if not (p in seen or seen.add(p))]
+
+
+def _is_roi_file(path: str) -> bool:
+    return bool(re.search(r"[-_.]?roi\.txt$", path))
+
+
+def roi_file_for(path: str, suffix: str = DEFAULT_ROI_SUFFIX) -> str:
+    """TRamWAy's ROI file name for a data file: ``splitext(path)[0] + suffix``."""
+    return os.path.splitext(path)[0] + suffix
+
+
+def _count_rois(roi_file: str) -> int:
+    from ..analysis import read_rois
+
+    return len(read_rois(roi_file))
+
+
+def _parse_selection(spec: str) -> list[int] | None:
+    if not re.fullmatch(r"[0-9,\-\s]+", spec):
+        return None
+    out: list[int] = []
+    for part in spec.split(","):
+        part = part.strip()
+        if "-" in part:
+            a, b = part.split("-", 1)
+            out.extend(range(int(a), int(b) + 1))
+        elif part:
+            out.append(int(part))
+    return out
+
+
+def resolve_rois(path: str, rois: str | None) -> tuple[str | None, tuple[int, ...] | None]:
+    """The ROI file and ROI indices of one data file for the ``--rois`` option.
+
+    ``None``: the ROI file beside it if it exists, else the whole file; ``"all"``: every ROI of
+    that file (which must exist); ``"none"``: the whole file; ``"0,2,5-7"``: those ROIs of it;
+    anything else is a ROI file suffix (``"-roi.txt"``, ``"_cells-roi.txt"``).
+    """
+    spec = None if rois is None else str(rois).strip()
+    selection = _parse_selection(spec) if spec else None
+    if spec == "none":
+        return None, None
+    suffix = DEFAULT_ROI_SUFFIX if spec in (None, "all") or selection is not None else spec
+    rf = roi_file_for(path, suffix)
+    if not os.path.isfile(rf):
+        if spec is None:
+            return None, None
+        raise PlanError(f"no ROI file {rf} for data file {path} (--rois {spec})")
+    n = _count_rois(rf)
+    if selection is None:
+        return rf, tuple(range(n))
+    bad = [i for i in selection if i < 0 or i >= n]
+    if bad:
+        raise PlanError(f"ROI index(es) {bad} out of range for {rf}, which holds {n} ROI(s)")
+    return rf, tuple(selection)
+
+
+def file_key(index: int, path: str) -> str:
+    stem = os.path.basename(path)
+    for ext in (".txt", ".rpt", ".trxyt", ".csv"):
+        if stem.endswith(ext):
+            stem = stem[: -len(ext)]
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")[:40] or "data"
+    return f"f{index:03d}-{slug}"
+
+
+def hash_file(path: str | None, _cache: dict[tuple[str, float, int], str] = {}) -> str:  # noqa: B006
+    """sha256 of a file's content (memoised on path, mtime and size for this process)."""
+    if path is None:
+        return ""
+    st = os.stat(path)
+    key = (path, st.st_mtime, st.st_size)
+    if key not in _cache:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        _cache[key] = h.hexdigest()
+    return _cache[key]
+
+
+def _fingerprint(template_digest: str, params: dict[str, Any], source_hash: str, roi_hash: str,
+                 roi_index: int | None, upstream: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for part in (template_digest, repr(sorted(params.items())), source_hash, roi_hash,
+                 repr(roi_index), *upstream):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def auto_tasks_per_job(n_tasks: int, workers: int, backend: str) -> int:
+    """Chunk size: few kernel start-ups, yet every worker busy (local); bounded arrays (slurm)."""
+    if n_tasks <= 0:
+        return 1
+    if backend == "slurm":
+        return max(1, math.ceil(n_tasks / 500))
+    return max(1, min(MAX_AUTO_TASKS_PER_JOB, math.ceil(n_tasks / max(1, workers))))
+
+
+def make_plan(
+    batch_id: str,
+    pipeline: Pipeline,
+    data: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    rois: str | None = None,
+    params: dict[str, Any] | None = None,
+    template_digests: dict[str, str] | None = None,
+    tasks_per_job: int | None = None,
+    workers: int = 1,
+    backend: str = "local",
+    isolate: bool = False,
+    task_timeout: float | None = None,
+) -> Plan:
+    """Tasks for every stage x data file (x ROI), grouped into jobs, with their dependencies."""
+    pipeline.validate()
+    params = dict(params or {})
+    files = []
+    for i, path in enumerate(expand_sources(data)):
+        rf, roi_idx = resolve_rois(path, rois)
+        files.append(DataFile(path=path, key=file_key(i, path), roi_file=rf, rois=roi_idx))
+    digests = template_digests or {}
+    stages = tuple(StageSpec(name=s.name, per=s.per, template=f"templates/{s.name}.ipynb")
+                   for s in pipeline.stages)
+
+    tasks: list[Task] = []
+    by_stage: dict[str, list[Task]] = {}
+    # upstream task ids per (file key, roi) and per file, for each earlier stage
+    produced: list[tuple[StageSpec, dict[tuple[str, int | None], Task]]] = []
+    for spec in stages:
+        stage_tasks: list[Task] = []
+        index: dict[tuple[str, int | None], Task] = {}
+        for f in files:
+            rois_here: Sequence[int | None] = (
+                [None] if spec.per == "file" or f.rois is None else list(f.rois)
+            )
+            src_hash = hash_file(f.path)
+            roi_hash = hash_file(f.roi_file)
+            for r in rois_here:
+                deps: list[Task] = []
+                for up_spec, up_index in produced:
+                    if up_spec.per == "file":
+                        deps.append(up_index[(f.key, None)])
+                    elif r is None:  # a per-file task waits for every ROI of its file
+                        deps += [t for (k, _r), t in up_index.items() if k == f.key]
+                    elif (f.key, r) in up_index:
+                        deps.append(up_index[(f.key, r)])
+                tid = f"{spec.name}-{f.key}" + ("" if r is None else f"-r{r:03d}")
+                fp = _fingerprint(digests.get(spec.name, ""), params, src_hash, roi_hash, r,
+                                  [d.fingerprint for d in deps])
+                t = Task(task_id=tid, stage=spec.name, per=spec.per, source=f.path, file_key=f.key,
+                         roi_index=r, roi_file=f.roi_file,
+                         params=params, depends_on=tuple(d.task_id for d in deps), fingerprint=fp)
+                stage_tasks.append(t)
+                index[(f.key, r)] = t
+        produced.append((spec, index))
+        by_stage[spec.name] = stage_tasks
+        tasks.extend(stage_tasks)
+    if tasks_per_job is not None and tasks_per_job < 1:
+        raise PlanError(f"tasks_per_job must be >= 1, got {tasks_per_job}")
+    plan = Plan(batch_id=batch_id, stages=stages, tasks=tuple(tasks), jobs=(), isolate=isolate,
+                task_timeout=task_timeout)
+    return group_jobs(plan, [t.task_id for t in tasks], tasks_per_job=tasks_per_job,
+                      workers=workers, backend=backend)
+
+
+def group_jobs(plan: Plan, task_ids: Sequence[str], *, tasks_per_job: int | None, workers: int,
+               backend: str, attempt: int = 1) -> Plan:
+    """Append jobs for ``task_ids`` (stage by stage, in order) to the plan.
+
+    Used for the first submission and for retries; existing jobs are kept unchanged.
+    """
+    by_id = {t.task_id: t for t in plan.tasks}
+    wanted = [by_id[t] for t in task_ids]
+    next_index = max((j.job_index for j in plan.jobs), default=-1) + 1
+    job_of = {t.task_id: t.job_index for t in plan.tasks}
+    new_jobs: list[Job] = []
+    updated: dict[str, Task] = {}
+    for spec in plan.stages:
+        st = [t for t in wanted if t.stage == spec.name]
+        if not st:
+            continue
+        k = tasks_per_job or auto_tasks_per_job(len(st), workers, backend)
+        for i in range(0, len(st), k):
+            chunk = st[i : i + k]
+            for t in chunk:
+                job_of[t.task_id] = next_index
+                updated[t.task_id] = Task(**{**t.__dict__, "job_index": next_index})
+            deps = sorted({job_of[d] for t in chunk for d in t.depends_on if job_of.get(d, -1) >= 0}
+                          - {next_index})
+            new_jobs.append(Job(job_index=next_index, stage=spec.name,
+                                task_ids=tuple(t.task_id for t in chunk), depends_on=tuple(deps),
+                                attempt=attempt))
+            next_index += 1
+    tasks = tuple(updated.get(t.task_id, t) for t in plan.tasks)
+    return plan.with_jobs(plan.jobs + tuple(new_jobs), tasks)

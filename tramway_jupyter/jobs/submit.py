@@ -1,0 +1,187 @@
+"""Submit a pipeline: templates + plan -> a batch directory and rows in the store -> a backend.
+
+Resume: a task whose fingerprint (stage template, parameters, input file content, upstream
+fingerprints) matches a task already done in an earlier batch is not run again; its status,
+notebook, results and (for per-file stages) output directory are copied into the new batch.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from ..backends.profiles import Profile, get_profile
+from ..capture.pipeline import Pipeline
+from ..capture.template import build_template, write_template
+from ..paths import default_batches_root
+from .batch import Batch
+from .batchdir import BatchDir
+from .plan import make_plan
+from .plan_model import Plan, Task
+from .states import State
+from .store import Store
+
+
+def new_batch_id() -> str:
+    return _dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def submit(
+    pipeline: Pipeline,
+    data: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    rois: str | None = None,
+    profile: str | Profile | type[Profile] | None = None,
+    workers: int | None = None,
+    tasks_per_job: int | None = None,
+    params: dict[str, Any] | None = None,
+    force: bool = False,
+    isolate: bool | None = None,
+    task_timeout: float | None = None,
+    name: str | None = None,
+    notebook: str | None = None,
+    store: Store | None = None,
+    batches_root: str | os.PathLike[str] | None = None,
+) -> Batch:
+    """Run ``pipeline`` over ``data`` x ROIs with a backend; return the batch handle at once."""
+    prof = get_profile(profile)
+    changes: dict[str, Any] = {}
+    if workers is not None:
+        changes["workers"] = workers
+    if isolate is not None:
+        changes["isolate"] = isolate
+    if changes:
+        prof = prof.replace(**changes)
+    from ..backends.base import get_backend
+
+    backend = get_backend(prof.backend)(prof)  # fail early on an unknown backend
+    store = store or Store()
+    batch_id = new_batch_id()
+    root = Path(batches_root) if batches_root else default_batches_root()
+    bd = BatchDir(root / batch_id)
+    bd.create()
+
+    digests: dict[str, str] = {}
+    for st in pipeline.stages:
+        nb = build_template(pipeline, st.name, notebook=notebook)
+        write_template(nb, bd.template_path(st.name))
+        digests[st.name] = _template_digest(nb)
+    n_workers = int(prof.workers or os.cpu_count() or 1)
+    plan = make_plan(batch_id, pipeline, data, rois=rois, params=params,
+                     template_digests=digests, tasks_per_job=tasks_per_job or prof.tasks_per_job,
+                     workers=n_workers, backend=prof.backend, isolate=prof.isolate,
+                     task_timeout=task_timeout)
+    cached = {} if force else _reuse_done(store, bd, plan)
+    if cached:  # regroup only the tasks that must run
+        plan = _regroup_without(plan, set(cached), tasks_per_job or prof.tasks_per_job,
+                                n_workers, prof.backend)
+    bd.write_plan(plan)
+    info = {"batch_id": batch_id, "name": name or _default_name(notebook, pipeline),
+            "created": time.time(), "notebook": notebook, "profile": prof.name,
+            "backend": prof.backend, "stages": [s.name for s in plan.stages]}
+    bd.write_info(info)
+    tasks = []
+    for t in plan.tasks:
+        row: dict[str, Any] = {"task_id": t.task_id, "job_index": t.job_index, "stage": t.stage,
+                               "source": t.source, "roi_index": t.roi_index,
+                               "fingerprint": t.fingerprint}
+        if t.task_id in cached:
+            st = bd.read_status(t.task_id) or {}
+            row.update(state=State.DONE.value, cached_from=cached[t.task_id],
+                       notebook=st.get("notebook"), duration=st.get("duration"))
+        else:
+            row["state"] = State.PENDING.value
+        tasks.append(row)
+    store.add_batch(
+        batch_id, name=info["name"], batch_dir=str(bd.root), backend=prof.backend,
+        profile=prof.name, notebook=notebook,
+        meta={"profile": prof.to_dict(), "workers": n_workers, "tasks_per_job": tasks_per_job,
+              "rois": rois, "data": [str(d) for d in ([data] if isinstance(data, (str, os.PathLike))
+                                                      else data)],
+              "n_cached": len(cached)},
+        jobs=[{"job_index": j.job_index, "stage": j.stage, "attempt": j.attempt,
+               "n_tasks": len(j.task_ids)} for j in plan.jobs],
+        tasks=tasks,
+    )
+    batch = Batch(batch_id, store)
+    batch._backend = backend
+    if plan.jobs:
+        backend.submit(batch.ctx, [j.job_index for j in plan.jobs])
+    return batch
+
+
+def _default_name(notebook: str | None, pipeline: Pipeline) -> str:
+    stages = "+".join(s.name for s in pipeline.stages)
+    return f"{os.path.basename(notebook)}: {stages}" if notebook else stages
+
+
+def _template_digest(nb: Any) -> str:
+    cells = [(c.cell_type, c.source) for c in nb.cells if c.cell_type == "code"]
+    return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
+
+
+def _reuse_done(store: Store, bd: BatchDir, plan: Plan) -> dict[str, str]:
+    """Copy the artifacts of tasks already done with the same fingerprint; return their origins."""
+    found = store.find_done(t.fingerprint for t in plan.tasks)
+    out: dict[str, str] = {}
+    for t in plan.tasks:
+        hit = found.get(t.fingerprint)
+        if hit is None:
+            continue
+        old_batch, old_tid, old_dir = hit
+        old = BatchDir(old_dir)
+        st = old.read_status(old_tid)
+        if not st or st.get("state") != State.DONE.value:
+            continue
+        if not _copy_task(old, old_tid, bd, t, st):
+            continue
+        out[t.task_id] = f"{old_batch}/{old_tid}"
+    return out
+
+
+def _copy_task(old: BatchDir, old_tid: str, new: BatchDir, t: Task, st: dict[str, Any]) -> bool:
+    try:
+        if old.notebook_path(old_tid).exists():
+            shutil.copy2(old.notebook_path(old_tid), new.notebook_path(t.task_id))
+        for suffix in (".pkl", ".json"):
+            src = old.results_path(old_tid).with_suffix(suffix)
+            if src.exists():
+                shutil.copy2(src, new.results_path(t.task_id).with_suffix(suffix))
+        if t.per == "file":
+            old_out = old.output_dir(_file_key_of(old, old_tid) or t.file_key)
+            if old_out.exists():
+                shutil.copytree(old_out, new.output_dir(t.file_key), dirs_exist_ok=True)
+    except OSError:
+        return False
+    new.write_status(t.task_id, {
+        **st, "attempt": 1, "job_index": -1, "cached_from": f"{old.root.name}/{old_tid}",
+        "notebook": new.relative(new.notebook_path(t.task_id)),
+        "results": new.relative(new.results_path(t.task_id)) if st.get("results") else None,
+    }, force=True)
+    return True
+
+
+def _file_key_of(bd: BatchDir, task_id: str) -> str | None:
+    try:
+        return bd.read_plan().task(task_id).file_key
+    except (OSError, KeyError):
+        return None
+
+
+def _regroup_without(plan: Plan, skip: set[str], tasks_per_job: int | None, workers: int,
+                     backend: str) -> Plan:
+    from .plan import group_jobs
+
+    base = plan.with_jobs((), tuple(Task(**{**t.__dict__, "job_index": -1}) for t in plan.tasks))
+    todo = [t.task_id for t in plan.tasks if t.task_id not in skip]
+    return group_jobs(base, todo, tasks_per_job=tasks_per_job, workers=workers, backend=backend)

@@ -1,0 +1,348 @@
+"""The one worker entry point: run the tasks of one job, the same way on every backend.
+
+``python -m tramway_jupyter.worker BATCH_DIR JOB [--store PATH] [--path-map LOCAL=REMOTE]``
+
+``JOB`` is a job index, or ``@FILE``: a JSON list of job indices (``FILE`` relative to
+``BATCH_DIR``) picked by ``$SLURM_ARRAY_TASK_ID``, so that one job array covers many jobs.
+For each task the worker checks that its upstream tasks are done, parameterizes the stage's
+template with papermill, runs it in one warm kernel shared by the job's tasks (or a fresh kernel
+per task when the plan says ``isolate``), and writes the output notebook, the recorded results
+and the status file (atomically; the status file is the truth). With ``--store`` (local
+backends) it also records each transition in the job store, for live views.
+
+This module imports neither IPython, nor jupyter_server, nor paramiko: it runs in lean containers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .batchdir import BatchDir, atomic_write_text, new_status
+from . import nbjson
+from .parameters import codify
+from .engine import CellTimeoutError, KernelDiedError, WarmKernel
+from .plan_model import Job, Plan, Task
+from .states import State
+
+logger = logging.getLogger("tramway_jupyter.worker")
+
+#: Where the scheduler tells a worker which element of a job array it is (submitit's `_env` idea).
+ARRAY_INDEX_ENV = ("SLURM_ARRAY_TASK_ID", "TRAMWAY_ARRAY_INDEX")
+
+
+class _Terminated(BaseException):
+    """SIGTERM (cancel, time limit): stop now, leave unfinished tasks to the backend's verdict."""
+
+
+def resolve_job_index(batch_dir: BatchDir, job: str) -> int:
+    if not job.startswith("@"):
+        return int(job)
+    for var in ARRAY_INDEX_ENV:
+        if var in os.environ:
+            k = int(os.environ[var])
+            break
+    else:
+        raise SystemExit(f"job {job} given as an array map but none of {ARRAY_INDEX_ENV} is set")
+    indices = json.loads((batch_dir.root / job[1:]).read_text())
+    return int(indices[k])
+
+
+class PathMapper:
+    """Map data paths of the submitting host to this host: exact entries, then prefixes."""
+
+    def __init__(self, prefixes: dict[str, str] | None = None, exact: dict[str, str] | None = None):
+        self.prefixes = sorted((prefixes or {}).items(), key=lambda kv: -len(kv[0]))
+        self.exact = exact or {}
+
+    def __call__(self, path: str | None) -> str | None:
+        if path is None:
+            return None
+        if path in self.exact:
+            return self.exact[path]
+        for local, remote in self.prefixes:
+            if path == local or path.startswith(local.rstrip("/") + "/"):
+                return remote.rstrip("/") + path[len(local.rstrip("/")):]
+        return path
+
+
+class StoreReporter:
+    """Mirror status changes into the job store when the worker runs next to it."""
+
+    def __init__(self, store_path: str | None, batch_id: str) -> None:
+        self.store = None
+        self.batch_id = batch_id
+        if store_path:
+            from .store import Store
+
+            self.store = Store(store_path)
+
+    def task(self, task_id: str, status: dict[str, Any]) -> None:
+        if self.store is None:
+            return
+        err = status.get("error")
+        try:
+            self.store.update_tasks(self.batch_id, [{
+                "task_id": task_id,
+                "state": status["state"],
+                "attempt": status["attempt"],
+                "job_index": status["job_index"],
+                "started": status.get("started"),
+                "finished": status.get("finished"),
+                "duration": status.get("duration"),
+                "error": error_summary(err) if err else None,
+                "notebook": status.get("notebook"),
+                "host": status.get("host"),
+            }])
+        except Exception:  # the status file is the truth; a busy store must not fail a task
+            logger.exception("could not record task %s in the store", task_id)
+
+    def job(self, job_index: int, **fields: Any) -> None:
+        if self.store is None:
+            return
+        try:
+            self.store.update_job(self.batch_id, job_index, **fields)
+        except Exception:
+            logger.exception("could not record job %s in the store", job_index)
+
+
+def error_summary(err: dict[str, Any]) -> str:
+    cell = err.get("cell_index")
+    where = f" (cell {cell})" if cell is not None else ""
+    msg = f"{err.get('ename', 'Error')}: {err.get('evalue', '')}".strip()
+    return (msg[:300] + "…" if len(msg) > 300 else msg) + where
+
+
+class JobRunner:
+    """Run the tasks of one job of a batch."""
+
+    def __init__(self, batch_dir: BatchDir, job_index: int, *, store_path: str | None = None,
+                 path_mapper: PathMapper | None = None) -> None:
+        self.dir = batch_dir
+        self.plan: Plan = batch_dir.read_plan()
+        self.job: Job = self.plan.job(job_index)
+        self.map = path_mapper or PathMapper()
+        self.reporter = StoreReporter(store_path, self.plan.batch_id)
+        self.host = socket.gethostname()
+        self._templates: dict[str, Any] = {}
+        self.kernel: WarmKernel | None = None
+
+    # -- status helpers -------------------------------------------------------------------
+    def _status(self, task: Task, state: State, **fields: Any) -> dict[str, Any]:
+        st = new_status(state, attempt=self.job.attempt, job_index=self.job.job_index,
+                        host=self.host, pid=os.getpid(), **fields)
+        if self.dir.write_status(task.task_id, st):
+            self.reporter.task(task.task_id, st)
+        return st
+
+    def _template(self, stage: str) -> Any:
+        if stage not in self._templates:
+            self._templates[stage] = nbjson.read_notebook(self.dir.template_path(stage))
+        return self._templates[stage]
+
+    def _upstream_problem(self, task: Task) -> str | None:
+        for dep in task.depends_on:
+            st = self.dir.read_status(dep)
+            state = st["state"] if st else "missing"
+            if state != State.DONE.value:
+                return f"upstream task {dep} is {state}"
+        return None
+
+    # -- running --------------------------------------------------------------------------
+    def run(self) -> int:
+        """Run every task of the job; return the number of tasks that did not end done."""
+        tasks = [self.plan.task(t) for t in self.job.task_ids]
+        logger.info("batch %s job %d attempt %d: %d task(s) on %s (pid %d)",
+                    self.plan.batch_id, self.job.job_index, self.job.attempt, len(tasks),
+                    self.host, os.getpid())
+        self.reporter.job(self.job.job_index, state=State.RUNNING, started=time.time())
+        bad = 0
+        try:
+            for task in tasks:
+                st = self.dir.read_status(task.task_id)
+                if st and int(st.get("attempt", 1)) >= self.job.attempt and State(st["state"]).is_final:
+                    continue  # already ended (e.g. cancelled before this job started)
+                try:
+                    ok = self.run_task(task)
+                except Exception as exc:  # a worker-side fault: fail this task, go on
+                    logger.exception("task %s: worker error", task.task_id)
+                    import traceback as tb
+
+                    self._status(task, State.FAILED, finished=time.time(), error={
+                        "ename": f"WorkerError.{type(exc).__name__}", "evalue": str(exc),
+                        "traceback": tb.format_exc(), "cell_index": None, "source": ""})
+                    ok = False
+                if not ok:
+                    bad += 1
+        finally:
+            if self.kernel is not None:
+                self.kernel.shutdown()
+                self.kernel = None
+        self.reporter.job(self.job.job_index, state=State.DONE if bad == 0 else State.FAILED,
+                          finished=time.time())
+        return bad
+
+    def _ensure_kernel(self, fresh: bool) -> WarmKernel:
+        if self.kernel is not None and (fresh or not self.kernel.alive):
+            self.kernel.shutdown()
+            self.kernel = None
+        if self.kernel is None:
+            self.kernel = WarmKernel(self.plan.kernel_name, cwd=str(self.dir.root))
+            self.kernel.start()
+        else:
+            self.kernel.reset()
+        return self.kernel
+
+    def parameters(self, task: Task) -> dict[str, Any]:
+        out_dir = self.dir.output_dir(task.file_key)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return {
+            **task.params,
+            "source": self.map(task.source),
+            "roi_index": task.roi_index,
+            "roi_file": self.map(task.roi_file),
+            "output_dir": str(out_dir),
+            "task_id": task.task_id,
+        }
+
+    def run_task(self, task: Task) -> bool:
+        started = time.time()
+        nb_rel = self.dir.relative(self.dir.notebook_path(task.task_id))
+        res_rel = self.dir.relative(self.dir.results_path(task.task_id))
+        problem = self._upstream_problem(task)
+        if problem:
+            self._status(task, State.FAILED, started=started, finished=started, duration=0.0,
+                         error={"ename": "UpstreamFailed", "evalue": problem, "traceback": "",
+                                "cell_index": None, "source": ""})
+            return False
+        self._status(task, State.RUNNING, started=started)
+        nb = inject_parameters(self._template(task.stage), self.parameters(task))
+        error: dict[str, Any] | None = None
+        records: list[str] = []
+        try:
+            kernel = self._ensure_kernel(fresh=self.plan.isolate)
+            kernel.run("import tramway_jupyter.jobs.record as __tj_rec\n"
+                       f"__tj_rec.begin({str(self.dir.results_path(task.task_id))!r}, "
+                       f"{task.task_id!r})", silent=True)
+            error = self._execute_cells(kernel, nb)
+            records = kernel.eval_json("__tj_rec.end()") or []
+        except KernelDiedError as exc:
+            error = {"ename": "KernelDied", "evalue": str(exc), "traceback": "",
+                     "cell_index": None, "source": ""}
+        finished = time.time()
+        if error is not None:
+            self._mark_failed_notebook(nb, error)
+        atomic_write_text(self.dir.notebook_path(task.task_id), json.dumps(nb))
+        state = State.DONE if error is None else State.FAILED
+        self._status(task, state, started=started, finished=finished,
+                     duration=round(finished - started, 4), error=error, notebook=nb_rel,
+                     results=res_rel if records else None, records=records)
+        if error:
+            logger.warning("task %s failed: %s", task.task_id, error_summary(error))
+        return error is None
+
+    def _execute_cells(self, kernel: WarmKernel, nb: Any) -> dict[str, Any] | None:
+        for i, cell in enumerate(nb["cells"]):
+            source = nbjson.cell_source(cell)
+            if cell["cell_type"] != "code" or not source.strip():
+                continue
+            try:
+                res = kernel.run(source, timeout=self.plan.task_timeout)
+            except CellTimeoutError as exc:
+                cell["outputs"] = []
+                return {"ename": "CellTimeout", "evalue": str(exc), "traceback": "",
+                        "cell_index": i, "source": source}
+            cell["outputs"] = res.outputs
+            cell["execution_count"] = res.execution_count
+            if res.error is not None:
+                return {**res.error, "cell_index": i, "source": source}
+        return None
+
+    @staticmethod
+    def _mark_failed_notebook(nb: Any, error: dict[str, Any]) -> None:
+        """Put a banner on top of a failed output notebook, as papermill does."""
+        idx = error.get("cell_index")
+        text = (f"<span style=\"color:red\">**tramway-jupyter: this task failed in cell {idx}:"
+                f" {error.get('ename')}: {error.get('evalue')}**</span>")
+        nb["cells"].insert(0, nbjson.new_markdown_cell(text, metadata={"tags": ["tramway-error"]}))
+        if idx is not None:
+            error["cell_index"] = idx + 1
+
+
+def inject_parameters(template: Any, params: dict[str, Any]) -> Any:
+    """A copy of ``template`` with papermill's ``injected-parameters`` cell after ``parameters``.
+
+    The cell is written as papermill's translator writes it (``papermill -p``).
+    """
+    nb = copy.deepcopy(template)
+    code = codify(params)
+    cell = nbjson.new_code_cell(code, metadata={"tags": ["injected-parameters"]})
+    idx = next((i for i, c in enumerate(nb["cells"])
+                if "parameters" in c.get("metadata", {}).get("tags", [])), -1)
+    nb["cells"].insert(idx + 1, cell)
+    nb.setdefault("metadata", {}).setdefault("papermill", {})["parameters"] = params
+    return nb
+
+
+def run_job(batch_dir: str | os.PathLike[str], job_index: int, *, store_path: str | None = None,
+            path_map: dict[str, str] | None = None) -> int:
+    """Run one job of a batch in this process; return the number of tasks not done."""
+    bd = BatchDir(batch_dir)
+    exact_path = bd.root / "data_map.json"
+    exact = json.loads(exact_path.read_text()) if exact_path.exists() else None
+    runner = JobRunner(bd, job_index, store_path=store_path,
+                       path_mapper=PathMapper(path_map, exact))
+    return runner.run()
+
+
+def _parse_path_map(items: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        local, sep, remote = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--path-map needs LOCAL=REMOTE, got {item!r}")
+        out[local] = remote
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tramway_jupyter.worker",
+                                description="Run the tasks of one job of a tramway-jupyter batch.")
+    p.add_argument("batch_dir", help="the batch directory (holding plan.json)")
+    p.add_argument("job", help="job index, or @FILE: a JSON list of job indices picked by "
+                               "$SLURM_ARRAY_TASK_ID")
+    p.add_argument("--store", help="job store to update live (local backends only)")
+    p.add_argument("--path-map", action="append", default=[], metavar="LOCAL=REMOTE",
+                   help="map a data path prefix of the submitting host to this host")
+    p.add_argument("--log-level", default="INFO")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    bd = BatchDir(args.batch_dir)
+    job_index = resolve_job_index(bd, args.job)
+
+    def _on_term(signum: int, frame: object) -> None:
+        raise _Terminated()
+
+    signal.signal(signal.SIGTERM, _on_term)
+    try:
+        bad = run_job(bd.root, job_index, store_path=args.store,
+                      path_map=_parse_path_map(args.path_map))
+    except _Terminated:
+        logger.warning("job %d terminated by SIGTERM", job_index)
+        return 143
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
