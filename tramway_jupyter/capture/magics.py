@@ -1,0 +1,204 @@
+"""IPython magics: ``%%tramway`` captures pipeline cells, ``%tramway`` runs and follows batches.
+
+Only parsing and display live here; every operation is a call into :mod:`tramway_jupyter.api`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import shlex
+from typing import Any
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.display import display
+
+from ..exceptions import CaptureError, TramwayJupyterError
+from .pipeline import Pipeline
+from .template import STANDARD_PARAMETERS
+
+PREVIEW_DIR = "tramway-preview"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:
+        raise CaptureError(f"%tramway: {message}\n{self.format_usage()}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # --help
+        if message:
+            print(message)
+        raise _HelpShown()
+
+
+class _HelpShown(Exception):
+    pass
+
+
+def _line_parser() -> _Parser:
+    p = _Parser(prog="%tramway", description="Run and follow tramway pipelines.")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the captured pipeline over data files x ROIs")
+    run.add_argument("--data", required=True, help="data files: a glob pattern or a path")
+    run.add_argument("--rois", default=None,
+                     help="ROI file suffix, 'all', 'none' or indices like 0,2,5-7 "
+                          "(default: the TRamWAy ROI file beside each data file, if any)")
+    run.add_argument("--profile", default=None, help="profile name (default: local)")
+    run.add_argument("--workers", type=int, default=None)
+    run.add_argument("--tasks-per-job", type=int, default=None)
+    run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="override a parameter (a Python literal or a string)")
+    run.add_argument("--force", action="store_true", help="rerun tasks already done")
+    run.add_argument("--isolate", action="store_true", help="one fresh kernel per task")
+    run.add_argument("--timeout", type=float, default=None, help="per-cell time limit (s)")
+    run.add_argument("--name", default=None)
+    run.add_argument("--wait", action="store_true", help="block until the batch ends")
+    for name, text in (("status", "counts of a batch"), ("cancel", "cancel a batch"),
+                       ("retry", "rerun the failed tasks"), ("gather", "collect the results")):
+        sp = sub.add_parser(name, help=text)
+        sp.add_argument("batch", nargs="?", default=None,
+                        help="batch id (default: the last batch run from this kernel)")
+    sub.add_parser("pipeline", help="show the captured cells")
+    sub.add_parser("list", help="list the batches of the store")
+    sub.add_parser("reset", help="forget the captured cells")
+    return p
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise CaptureError(f"--param needs NAME=VALUE, got {item!r}")
+        try:
+            out[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[name] = value
+    return out
+
+
+@magics_class
+class TramwayMagics(Magics):
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell)
+        self.pipeline = Pipeline()
+        self.last_batch: Any = None
+
+    @line_cell_magic
+    def tramway(self, line: str, cell: str | None = None) -> Any:
+        """``%%tramway parameters|setup|stage NAME [--per file|roi]`` or ``%tramway COMMAND``."""
+        try:
+            if cell is not None:
+                return self._capture(line, cell)
+            return self._command(line)
+        except _HelpShown:
+            return None
+        except TramwayJupyterError as exc:
+            # a readable one-liner instead of a traceback into our internals
+            print(f"tramway: {exc}")
+            return None
+
+    # -- capture ------------------------------------------------------------------------
+    def _capture(self, line: str, cell: str) -> None:
+        captured = self.pipeline.capture(line, cell)
+        result = self.shell.run_cell(cell, store_history=False)
+        if captured.role == "parameters":
+            self._preview_defaults()
+        if result is not None and not result.success:
+            print(f"tramway: the {captured.role} cell {captured.name!r} was captured, "
+                  "but its preview raised (see above)")
+
+    def _preview_defaults(self) -> None:
+        """Give the preview the parameters every task receives, where the cell did not set them."""
+        ns = self.shell.user_ns
+        for k, v in STANDARD_PARAMETERS.items():
+            ns.setdefault(k, v)
+        if ns.get("output_dir") in (None, "."):
+            src = ns.get("source")
+            stem = os.path.basename(str(src)).split(".")[0] if src else "preview"
+            ns["output_dir"] = os.path.abspath(os.path.join(PREVIEW_DIR, stem))
+        os.makedirs(ns["output_dir"], exist_ok=True)
+        if ns.get("roi_file") is None and ns.get("source") and ns.get("roi_index") is not None:
+            from ..jobs.plan import roi_file_for
+
+            ns["roi_file"] = roi_file_for(str(ns["source"]))
+
+    # -- commands -----------------------------------------------------------------------
+    def _command(self, line: str) -> Any:
+        args = _line_parser().parse_args(shlex.split(line))
+        from .. import api
+
+        if args.command == "pipeline":
+            print(self.pipeline.describe())
+            return None
+        if args.command == "reset":
+            self.pipeline = Pipeline()
+            return None
+        if args.command == "list":
+            return _batches_table(api.list_batches())
+        if args.command == "run":
+            return self._run(args)
+        batch = self._batch(args.batch)
+        if args.command == "status":
+            batch.refresh()
+            return batch
+        if args.command == "cancel":
+            batch.cancel()
+            print(f"batch {batch.batch_id} cancelled")
+            return batch
+        if args.command == "retry":
+            n = batch.retry()
+            print(f"batch {batch.batch_id}: {n} task(s) resubmitted")
+            if n:
+                self._show_progress(batch)
+            return batch
+        if args.command == "gather":
+            return batch.results()
+        raise CaptureError(f"unknown command {args.command!r}")  # pragma: no cover
+
+    def _batch(self, batch_id: str | None) -> Any:
+        from .. import api
+
+        if batch_id:
+            self.last_batch = api.get_batch(batch_id)
+        if self.last_batch is None:
+            raise CaptureError("no batch yet: give a batch id, or start one with %tramway run")
+        return self.last_batch
+
+    def _run(self, args: argparse.Namespace) -> Any:
+        from .. import api
+
+        notebook = self.shell.user_ns.get("__session__") or None
+        batch = api.run(self.pipeline, args.data, rois=args.rois, profile=args.profile,
+                        workers=args.workers, tasks_per_job=args.tasks_per_job,
+                        params=parse_params(args.param), force=args.force,
+                        isolate=True if args.isolate else None, task_timeout=args.timeout,
+                        name=args.name, notebook=notebook)
+        self.last_batch = batch
+        if args.wait:
+            batch.wait()
+            return batch.results()
+        self._show_progress(batch)
+        return batch
+
+    @staticmethod
+    def _show_progress(batch: Any) -> None:
+        try:
+            from ..widgets import ProgressWidget
+        except ImportError:
+            print(f"batch {batch.batch_id} submitted: {batch.info().n_tasks} task(s)")
+            return
+        display(ProgressWidget(batch))
+
+
+def _batches_table(rows: list[Any]) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame([{
+        "batch": r.batch_id, "name": r.name, "profile": r.profile, "state": r.state.value,
+        "tasks": r.n_tasks, **{k: v for k, v in sorted(r.counts.items())},
+    } for r in rows])
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    ipython.register_magics(TramwayMagics)
