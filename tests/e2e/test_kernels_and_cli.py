@@ -6,13 +6,10 @@ import json
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import nbformat
 from jupyter_client.manager import start_new_kernel
-
-from tramway_jupyter import api
 
 from .conftest import TOY_CELLS, make_toy_data
 

@@ -8,6 +8,7 @@ import time
 
 from tramway_jupyter import api
 from tramway_jupyter.analysis import Maps, write_simulation
+from tramway_jupyter.backends.procs import is_alive, process_id
 from tramway_jupyter.demo import demo_pipeline
 
 from .conftest import make_toy_data, wait_for
@@ -131,10 +132,8 @@ def test_cancel_leaves_nothing_running(tmp_path, store, toy_pipeline):
     counts = batch.refresh()
     assert set(counts) <= {"done", "cancelled"} and counts.get("cancelled", 0) >= 4, counts
     for pid in pids:
-        wait_for(lambda pid=pid: not os.path.exists(f"/proc/{pid}") or
-                 open(f"/proc/{pid}/stat").read().split(") ")[1][0] == "Z", timeout=10)
+        wait_for(lambda pid=pid: not is_alive(process_id(pid)), timeout=10)
     for d in batch.info().meta["dispatchers"]:
-        from tramway_jupyter.backends.procs import is_alive
         assert not is_alive(d)
 
 

@@ -15,7 +15,6 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ..capture.pipeline import Pipeline
@@ -142,12 +141,16 @@ def _fingerprint(template_digest: str, params: dict[str, Any], source_hash: str,
 
 
 def auto_tasks_per_job(n_tasks: int, workers: int, backend: str) -> int:
-    """Chunk size: few kernel start-ups, yet every worker busy (local); bounded arrays (slurm)."""
+    """Chunk size of the tasks of a stage.
+
+    Local workers keep their kernel warm from job to job, so jobs are only chunks for load
+    balancing: about 4 per worker. On Slurm every job starts a kernel: bounded arrays.
+    """
     if n_tasks <= 0:
         return 1
     if backend == "slurm":
         return max(1, math.ceil(n_tasks / 500))
-    return max(1, min(MAX_AUTO_TASKS_PER_JOB, math.ceil(n_tasks / max(1, workers))))
+    return max(1, min(MAX_AUTO_TASKS_PER_JOB, math.ceil(n_tasks / (4 * max(1, workers)))))
 
 
 def make_plan(

@@ -18,8 +18,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from ..backends.profiles import Profile, get_profile
 from ..capture.pipeline import Pipeline
 from ..capture.template import build_template, write_template

@@ -25,19 +25,20 @@ import socket
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from .batchdir import BatchDir, atomic_write_text, new_status
 from . import nbjson
-from .parameters import codify
+from .batchdir import BatchDir, atomic_write_text, new_status
 from .engine import CellTimeoutError, KernelDiedError, WarmKernel
+from .parameters import codify
 from .plan_model import Job, Plan, Task
 from .states import State
 
 logger = logging.getLogger("tramway_jupyter.worker")
 
 #: Where the scheduler tells a worker which element of a job array it is (submitit's `_env` idea).
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
 ARRAY_INDEX_ENV = ("SLURM_ARRAY_TASK_ID", "TRAMWAY_ARRAY_INDEX")
 
 
@@ -123,19 +124,47 @@ def error_summary(err: dict[str, Any]) -> str:
     return (msg[:300] + "…" if len(msg) > 300 else msg) + where
 
 
+class KernelSlot:
+    """The worker's kernel, kept warm across the tasks of a job and, when serving, across jobs."""
+
+    def __init__(self) -> None:
+        self.kernel: WarmKernel | None = None
+
+    def get(self, kernel_name: str, cwd: str, *, fresh: bool, then: str) -> WarmKernel:
+        """A kernel with a clean namespace that has run ``then``."""
+        k = self.kernel
+        if k is not None and (fresh or not k.alive or k.kernel_name != kernel_name
+                              or k.cwd != cwd):
+            self.shutdown()
+        if self.kernel is None:
+            self.kernel = WarmKernel(kernel_name, cwd=cwd)
+            self.kernel.start()
+            self.kernel.run(then, silent=True)
+        else:
+            self.kernel.reset(then)
+        return self.kernel
+
+    def shutdown(self) -> None:
+        if self.kernel is not None:
+            self.kernel.shutdown()
+            self.kernel = None
+
+
 class JobRunner:
     """Run the tasks of one job of a batch."""
 
     def __init__(self, batch_dir: BatchDir, job_index: int, *, store_path: str | None = None,
-                 path_mapper: PathMapper | None = None) -> None:
+                 path_mapper: PathMapper | None = None, kernels: KernelSlot | None = None,
+                 reporter: StoreReporter | None = None) -> None:
         self.dir = batch_dir
         self.plan: Plan = batch_dir.read_plan()
         self.job: Job = self.plan.job(job_index)
         self.map = path_mapper or PathMapper()
-        self.reporter = StoreReporter(store_path, self.plan.batch_id)
+        self.reporter = reporter or StoreReporter(store_path, self.plan.batch_id)
         self.host = socket.gethostname()
         self._templates: dict[str, Any] = {}
-        self.kernel: WarmKernel | None = None
+        self._own_kernels = kernels is None
+        self.kernels = kernels or KernelSlot()
 
     # -- status helpers -------------------------------------------------------------------
     def _status(self, task: Task, state: State, **fields: Any) -> dict[str, Any]:
@@ -185,23 +214,11 @@ class JobRunner:
                 if not ok:
                     bad += 1
         finally:
-            if self.kernel is not None:
-                self.kernel.shutdown()
-                self.kernel = None
+            if self._own_kernels:
+                self.kernels.shutdown()
         self.reporter.job(self.job.job_index, state=State.DONE if bad == 0 else State.FAILED,
                           finished=time.time())
         return bad
-
-    def _ensure_kernel(self, fresh: bool) -> WarmKernel:
-        if self.kernel is not None and (fresh or not self.kernel.alive):
-            self.kernel.shutdown()
-            self.kernel = None
-        if self.kernel is None:
-            self.kernel = WarmKernel(self.plan.kernel_name, cwd=str(self.dir.root))
-            self.kernel.start()
-        else:
-            self.kernel.reset()
-        return self.kernel
 
     def parameters(self, task: Task) -> dict[str, Any]:
         out_dir = self.dir.output_dir(task.file_key)
@@ -230,10 +247,11 @@ class JobRunner:
         error: dict[str, Any] | None = None
         records: list[str] = []
         try:
-            kernel = self._ensure_kernel(fresh=self.plan.isolate)
-            kernel.run("import tramway_jupyter.jobs.record as __tj_rec\n"
-                       f"__tj_rec.begin({str(self.dir.results_path(task.task_id))!r}, "
-                       f"{task.task_id!r})", silent=True)
+            kernel = self.kernels.get(
+                self.plan.kernel_name, str(self.dir.root), fresh=self.plan.isolate,
+                then="import tramway_jupyter.jobs.record as __tj_rec\n"
+                     f"__tj_rec.begin({str(self.dir.results_path(task.task_id))!r}, "
+                     f"{task.task_id!r})\n")
             error = self._execute_cells(kernel, nb)
             records = kernel.eval_json("__tj_rec.end()") or []
         except KernelDiedError as exc:
@@ -252,10 +270,12 @@ class JobRunner:
         return error is None
 
     def _execute_cells(self, kernel: WarmKernel, nb: Any) -> dict[str, Any] | None:
+        count = 0
         for i, cell in enumerate(nb["cells"]):
             source = nbjson.cell_source(cell)
             if cell["cell_type"] != "code" or not source.strip():
                 continue
+            count += 1
             try:
                 res = kernel.run(source, timeout=self.plan.task_timeout)
             except CellTimeoutError as exc:
@@ -263,7 +283,10 @@ class JobRunner:
                 return {"ename": "CellTimeout", "evalue": str(exc), "traceback": "",
                         "cell_index": i, "source": source}
             cell["outputs"] = res.outputs
-            cell["execution_count"] = res.execution_count
+            cell["execution_count"] = count
+            for out in res.outputs:
+                if out.get("output_type") == "execute_result":
+                    out["execution_count"] = count
             if res.error is not None:
                 return {**res.error, "cell_index": i, "source": source}
         return None
@@ -294,15 +317,66 @@ def inject_parameters(template: Any, params: dict[str, Any]) -> Any:
     return nb
 
 
-def run_job(batch_dir: str | os.PathLike[str], job_index: int, *, store_path: str | None = None,
-            path_map: dict[str, str] | None = None) -> int:
-    """Run one job of a batch in this process; return the number of tasks not done."""
-    bd = BatchDir(batch_dir)
+def _mapper(bd: BatchDir, path_map: dict[str, str] | None) -> PathMapper:
     exact_path = bd.root / "data_map.json"
     exact = json.loads(exact_path.read_text()) if exact_path.exists() else None
-    runner = JobRunner(bd, job_index, store_path=store_path,
-                       path_mapper=PathMapper(path_map, exact))
-    return runner.run()
+    return PathMapper(path_map, exact)
+
+
+class _JobLog:
+    """Copy the worker's log records into ``logs/job-J-aK.log`` while a job runs."""
+
+    def __init__(self, bd: BatchDir, job_index: int) -> None:
+        try:
+            attempt = bd.read_plan().job(job_index).attempt
+        except (OSError, KeyError):
+            attempt = 1
+        self.path = bd.job_log_path(job_index, attempt)
+
+    def __enter__(self) -> _JobLog:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handler = logging.FileHandler(self.path)
+        self.handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logging.getLogger("tramway_jupyter").addHandler(self.handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger("tramway_jupyter").removeHandler(self.handler)
+        self.handler.close()
+
+
+def run_job(batch_dir: str | os.PathLike[str], job_index: int, *, store_path: str | None = None,
+            path_map: dict[str, str] | None = None, kernels: KernelSlot | None = None) -> int:
+    """Run one job of a batch in this process; return the number of tasks not done."""
+    bd = BatchDir(batch_dir)
+    with _JobLog(bd, job_index):
+        runner = JobRunner(bd, job_index, store_path=store_path, path_mapper=_mapper(bd, path_map),
+                           kernels=kernels)
+        return runner.run()
+
+
+def serve(batch_dir: str | os.PathLike[str], *, store_path: str | None = None,
+          path_map: dict[str, str] | None = None, commands: Any = None, out: Any = None) -> None:
+    """Run the jobs named on ``commands`` (one index a line) with one kernel kept warm.
+
+    After each job, writes ``done JOB BAD`` on ``out``. Used by the local dispatcher so that a
+    batch of many small jobs starts a kernel once per worker process, not once per job.
+    """
+    commands = commands if commands is not None else sys.stdin
+    out = out if out is not None else sys.stdout
+    kernels = KernelSlot()
+    try:
+        for line in commands:
+            line = line.strip()
+            if not line:
+                continue
+            job_index = int(line)
+            bad = run_job(batch_dir, job_index, store_path=store_path, path_map=path_map,
+                          kernels=kernels)
+            out.write(f"done {job_index} {bad}\n")
+            out.flush()
+    finally:
+        kernels.shutdown()
 
 
 def _parse_path_map(items: Sequence[str]) -> dict[str, str]:
@@ -319,27 +393,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tramway_jupyter.worker",
                                 description="Run the tasks of one job of a tramway-jupyter batch.")
     p.add_argument("batch_dir", help="the batch directory (holding plan.json)")
-    p.add_argument("job", help="job index, or @FILE: a JSON list of job indices picked by "
-                               "$SLURM_ARRAY_TASK_ID")
+    p.add_argument("job", help="job index; or @FILE: a JSON list of job indices picked by "
+                               "$SLURM_ARRAY_TASK_ID; or 'serve': read job indices on stdin")
     p.add_argument("--store", help="job store to update live (local backends only)")
     p.add_argument("--path-map", action="append", default=[], metavar="LOCAL=REMOTE",
                    help="map a data path prefix of the submitting host to this host")
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=args.log_level, stream=sys.stderr, format=LOG_FORMAT)
     bd = BatchDir(args.batch_dir)
-    job_index = resolve_job_index(bd, args.job)
 
     def _on_term(signum: int, frame: object) -> None:
         raise _Terminated()
 
     signal.signal(signal.SIGTERM, _on_term)
+    path_map = _parse_path_map(args.path_map)
     try:
-        bad = run_job(bd.root, job_index, store_path=args.store,
-                      path_map=_parse_path_map(args.path_map))
+        if args.job == "serve":
+            serve(bd.root, store_path=args.store, path_map=path_map)
+            return 0
+        job_index = resolve_job_index(bd, args.job)
+        bad = run_job(bd.root, job_index, store_path=args.store, path_map=path_map)
     except _Terminated:
-        logger.warning("job %d terminated by SIGTERM", job_index)
+        logger.warning("worker terminated by SIGTERM")
         return 143
     return 1 if bad else 0
 
