@@ -19,6 +19,7 @@ from .pipeline import Pipeline
 from .template import STANDARD_PARAMETERS
 
 PREVIEW_DIR = "tramway-preview"
+BATCHES_DIR = "tramway-batches"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +53,10 @@ def _line_parser() -> _Parser:
     run.add_argument("--isolate", action="store_true", help="one fresh kernel per task")
     run.add_argument("--timeout", type=float, default=None, help="per-cell time limit (s)")
     run.add_argument("--name", default=None)
+    run.add_argument("--batches-root", default=None,
+                     help="where batch directories go (default: ./tramway-batches beside the "
+                          "notebook, so Lab can open the output notebooks; or "
+                          "$TRAMWAY_JUPYTER_BATCHES)")
     run.add_argument("--wait", action="store_true", help="block until the batch ends")
     for name, text in (("status", "counts of a batch"), ("cancel", "cancel a batch"),
                        ("retry", "rerun the failed tasks"), ("gather", "collect the results")):
@@ -173,7 +178,9 @@ class TramwayMagics(Magics):
                         workers=args.workers, tasks_per_job=args.tasks_per_job,
                         params=parse_params(args.param), force=args.force,
                         isolate=True if args.isolate else None, task_timeout=args.timeout,
-                        name=args.name, notebook=notebook)
+                        name=args.name, notebook=notebook,
+                        batches_root=args.batches_root or os.environ.get("TRAMWAY_JUPYTER_BATCHES")
+                        or os.path.abspath(BATCHES_DIR))
         self.last_batch = batch
         if args.wait:
             batch.wait()

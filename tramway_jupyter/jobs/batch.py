@@ -7,6 +7,7 @@ Jupyter server, or the CLI) re-attaches to a batch by id alone.
 from __future__ import annotations
 
 import html
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ class Batch:
         self._backend: Any = None
         self._ctx: BatchContext | None = None
         self._poll_failures = 0
+        # the progress widget refreshes from a thread while the user may call wait()
+        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         c = self.counts()
@@ -111,6 +114,10 @@ class Batch:
     # -- actions --------------------------------------------------------------------------
     def refresh(self) -> dict[str, int]:
         """Poll the backend once and bring the store up to date; return the counts."""
+        with self._lock:
+            return self._refresh()
+
+    def _refresh(self) -> dict[str, int]:
         try:
             verdicts = self.backend.poll(self.ctx)
             self._poll_failures = 0
@@ -142,14 +149,19 @@ class Batch:
 
     def cancel(self, job_indices: list[int] | None = None) -> None:
         """Stop the batch (or some of its jobs); unfinished tasks end ``cancelled``."""
-        self.backend.cancel(self.ctx, job_indices)
-        sync(self.ctx)
+        with self._lock:
+            self.backend.cancel(self.ctx, job_indices)
+            sync(self.ctx)
 
     def retry(self, *, tasks_per_job: int | None = None) -> int:
         """Run again the tasks that failed, were lost or cancelled; return how many."""
+        with self._lock:
+            return self._retry(tasks_per_job)
+
+    def _retry(self, tasks_per_job: int | None) -> int:
         from .plan import group_jobs
 
-        self.refresh()
+        self._refresh()
         rows = self.store.tasks(self.batch_id, states=list(RETRYABLE_STATES))
         if not rows:
             return 0

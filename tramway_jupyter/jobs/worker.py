@@ -295,11 +295,12 @@ class JobRunner:
     def _mark_failed_notebook(nb: Any, error: dict[str, Any]) -> None:
         """Put a banner on top of a failed output notebook, as papermill does."""
         idx = error.get("cell_index")
-        text = (f"<span style=\"color:red\">**tramway-jupyter: this task failed in cell {idx}:"
+        if idx is not None:  # cell indices count in the output notebook, banner included
+            idx = error["cell_index"] = idx + 1
+        where = f" in cell {idx}" if idx is not None else ""
+        text = (f"<span style=\"color:red\">**tramway-jupyter: this task failed{where}:"
                 f" {error.get('ename')}: {error.get('evalue')}**</span>")
         nb["cells"].insert(0, nbjson.new_markdown_cell(text, metadata={"tags": ["tramway-error"]}))
-        if idx is not None:
-            error["cell_index"] = idx + 1
 
 
 def inject_parameters(template: Any, params: dict[str, Any]) -> Any:

@@ -1,0 +1,137 @@
+/**
+ * Typed client of the tramway-jupyter server extension: one requestAPI<T>(),
+ * one function per REST route.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import {
+  IActionResult,
+  IBatchDetail,
+  IBatchList,
+  INotebookPath,
+  ITaskDetail,
+  ITaskLog,
+  State
+} from './types';
+
+const NAMESPACE = 'tramway/api';
+
+/** An HTTP error with the server's message (404, 409...). */
+export class TramwayAPIError extends Error {
+  constructor(
+    readonly status: number,
+    message: string
+  ) {
+    super(message);
+  }
+}
+
+function isMessage(data: unknown): data is { message: string } {
+  return (
+    typeof data === 'object' &&
+    data !== null &&
+    typeof (data as { message?: unknown }).message === 'string'
+  );
+}
+
+export async function requestAPI<T>(
+  path: string[],
+  init: RequestInit = {},
+  query: Record<string, string> = {},
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<T> {
+  let url = URLExt.join(
+    settings.baseUrl,
+    NAMESPACE,
+    ...path.map(encodeURIComponent)
+  );
+  const qs = URLExt.objectToQueryString(query);
+  if (Object.keys(query).length) {
+    url += qs;
+  }
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new ServerConnection.NetworkError(error as TypeError);
+  }
+  const text = await response.text();
+  let data: unknown = null;
+  if (text.length > 0) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = text;
+    }
+  }
+  if (!response.ok) {
+    const msg = isMessage(data)
+      ? data.message
+      : `${response.status} ${response.statusText}`;
+    throw new TramwayAPIError(response.status, msg);
+  }
+  return data as T;
+}
+
+export function listBatches(): Promise<IBatchList> {
+  return requestAPI<IBatchList>(['batches']);
+}
+
+export function getBatch(
+  batchId: string,
+  states: State[] = []
+): Promise<IBatchDetail> {
+  const query: Record<string, string> = states.length
+    ? { state: states.join(',') }
+    : {};
+  return requestAPI<IBatchDetail>(['batches', batchId], {}, query);
+}
+
+export function getTask(batchId: string, taskId: string): Promise<ITaskDetail> {
+  return requestAPI<ITaskDetail>(['batches', batchId, 'tasks', taskId]);
+}
+
+export function getTaskLog(batchId: string, taskId: string): Promise<ITaskLog> {
+  return requestAPI<ITaskLog>(['batches', batchId, 'tasks', taskId, 'log']);
+}
+
+export function getTaskNotebook(
+  batchId: string,
+  taskId: string
+): Promise<INotebookPath> {
+  return requestAPI<INotebookPath>([
+    'batches',
+    batchId,
+    'tasks',
+    taskId,
+    'notebook'
+  ]);
+}
+
+export function cancelBatch(
+  batchId: string,
+  jobs?: number[]
+): Promise<IActionResult> {
+  return requestAPI<IActionResult>(['batches', batchId, 'cancel'], {
+    method: 'POST',
+    body: JSON.stringify(jobs ? { jobs } : {})
+  });
+}
+
+export function cancelJob(
+  batchId: string,
+  jobIndex: number
+): Promise<IActionResult> {
+  return requestAPI<IActionResult>(
+    ['batches', batchId, 'jobs', String(jobIndex), 'cancel'],
+    { method: 'POST', body: '{}' }
+  );
+}
+
+export function retryBatch(batchId: string): Promise<IActionResult> {
+  return requestAPI<IActionResult>(['batches', batchId, 'retry'], {
+    method: 'POST',
+    body: '{}'
+  });
+}

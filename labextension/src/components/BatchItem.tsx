@@ -1,0 +1,117 @@
+import {
+  caretDownIcon,
+  caretRightIcon,
+  refreshIcon,
+  stopIcon
+} from '@jupyterlab/ui-components';
+import React from 'react';
+
+import { ACTIVE_STATES, IBatch, RETRYABLE_STATES, State } from '../types';
+import { formatTime } from '../util';
+import { IconButton } from './IconButton';
+import { ProgressBar } from './ProgressBar';
+import { StateBadge } from './StateBadge';
+import { TaskList } from './TaskList';
+
+export interface IBatchActions {
+  cancel: (batch: IBatch) => void;
+  retry: (batch: IBatch) => void;
+  openNotebook: (batchId: string, taskId: string) => void;
+}
+
+function countsText(b: IBatch): string {
+  const c = b.counts;
+  const n = (s: State) => c[s] ?? 0;
+  const parts = [`${n('done')}/${b.n_tasks} done`];
+  if (n('running')) {
+    parts.push(`${n('running')} running`);
+  }
+  if (n('queued') + n('pending')) {
+    parts.push(`${n('queued') + n('pending')} queued`);
+  }
+  if (n('failed') + n('lost')) {
+    parts.push(`${n('failed') + n('lost')} failed`);
+  }
+  if (n('cancelled')) {
+    parts.push(`${n('cancelled')} cancelled`);
+  }
+  return parts.join(' · ');
+}
+
+/** One batch: name, state, progress bar, counts, actions; expands to its tasks. */
+export function BatchItem(props: {
+  batch: IBatch;
+  expanded: boolean;
+  tick: number;
+  onToggle: (batchId: string) => void;
+  actions: IBatchActions;
+}): JSX.Element {
+  const b = props.batch;
+  const active = ACTIVE_STATES.includes(b.state);
+  const retryable = RETRYABLE_STATES.reduce(
+    (a, s) => a + (b.counts[s] ?? 0),
+    0
+  );
+  const failed = (b.counts.failed ?? 0) + (b.counts.lost ?? 0);
+  const Caret = props.expanded ? caretDownIcon : caretRightIcon;
+  return (
+    <li
+      className={`jp-TramwayBatch${props.expanded ? ' jp-mod-expanded' : ''}`}
+      data-batch-id={b.batch_id}
+      data-state={b.state}
+    >
+      <div
+        className="jp-TramwayBatch-header"
+        role="button"
+        tabIndex={0}
+        onClick={() => props.onToggle(b.batch_id)}
+        onKeyDown={e => e.key === 'Enter' && props.onToggle(b.batch_id)}
+      >
+        <Caret.react tag="span" className="jp-TramwayCaret" />
+        <span className="jp-TramwayBatch-name" title={b.batch_id}>
+          {b.name || b.batch_id}
+        </span>
+        <StateBadge state={b.state} />
+      </div>
+      <div className="jp-TramwayBatch-body">
+        <ProgressBar counts={b.counts} />
+        <div className="jp-TramwayBatch-meta">
+          <span className="jp-TramwayBatch-counts">{countsText(b)}</span>
+          <span className="jp-TramwayBatch-when" title={b.batch_dir}>
+            {b.profile} · {formatTime(b.created)}
+          </span>
+        </div>
+        {(active || retryable > 0) && (
+          <div className="jp-TramwayBatch-actions">
+            {active && (
+              <IconButton
+                icon={stopIcon}
+                label="Cancel"
+                title="Cancel the jobs of this batch that have not finished"
+                className="jp-mod-cancel"
+                onClick={() => props.actions.cancel(b)}
+              />
+            )}
+            {!active && retryable > 0 && (
+              <IconButton
+                icon={refreshIcon}
+                label={failed ? `Retry ${failed} failed` : 'Retry'}
+                title="Run the failed, lost and cancelled tasks again"
+                className="jp-mod-retry"
+                onClick={() => props.actions.retry(b)}
+              />
+            )}
+          </div>
+        )}
+      </div>
+      {props.expanded && (
+        <TaskList
+          batchId={b.batch_id}
+          tick={props.tick}
+          initialFilter={failed > 0 && !active ? 'failed' : ''}
+          onOpenNotebook={props.actions.openNotebook}
+        />
+      )}
+    </li>
+  );
+}

@@ -1,0 +1,69 @@
+import { refreshIcon, ToolbarButtonComponent } from '@jupyterlab/ui-components';
+import React, { useEffect, useState } from 'react';
+
+import { BatchesModel } from '../model';
+import { BatchItem, IBatchActions } from './BatchItem';
+import { EmptyState } from './EmptyState';
+
+/** The whole panel: a header, then the batches (newest first) or the empty state. */
+export function BatchList(props: {
+  model: BatchesModel;
+  actions: IBatchActions;
+  onRefresh: () => void;
+}): JSX.Element {
+  const { model } = props;
+  const [, setVersion] = useState(0);
+  const [expanded, setExpanded] = useState<Set<string>>(new Set());
+  useEffect(() => {
+    const onChange = () => setVersion(v => v + 1);
+    model.changed.connect(onChange);
+    return () => {
+      model.changed.disconnect(onChange);
+    };
+  }, [model]);
+  const toggle = (id: string) => {
+    const next = new Set(expanded);
+    if (next.has(id)) {
+      next.delete(id);
+    } else {
+      next.add(id);
+    }
+    setExpanded(next);
+  };
+  const batches = model.batches;
+  return (
+    <div className="jp-TramwayBatches">
+      <div className="jp-TramwayBatches-header">
+        <h2 className="jp-TramwayBatches-title">TRamWAy jobs</h2>
+        <ToolbarButtonComponent
+          icon={refreshIcon}
+          tooltip="Refresh now"
+          onClick={props.onRefresh}
+        />
+      </div>
+      {model.error && (
+        <div className="jp-TramwayBatches-error">
+          Cannot reach the tramway-jupyter server extension: {model.error}
+        </div>
+      )}
+      {batches === null && !model.error && (
+        <div className="jp-TramwayBatches-loading">Loading…</div>
+      )}
+      {batches !== null && batches.length === 0 && <EmptyState />}
+      {batches !== null && batches.length > 0 && (
+        <ul className="jp-TramwayBatches-list">
+          {batches.map(b => (
+            <BatchItem
+              key={b.batch_id}
+              batch={b}
+              expanded={expanded.has(b.batch_id)}
+              tick={model.tick}
+              onToggle={toggle}
+              actions={props.actions}
+            />
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,117 @@
+"""A job store filled by hand: three batches with status files, logs and output notebooks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tramway_jupyter.jobs.batchdir import BatchDir, new_status
+from tramway_jupyter.jobs.states import State
+from tramway_jupyter.jobs.store import Store
+
+TRACEBACK = (
+    'Traceback (most recent call last):\n  File "<cell 3>", line 2\n'
+    "ValueError: ROI 1 of sim1 has no translocations"
+)
+NB = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}
+
+
+def add_batch(
+    store: Store, batch_id: str, root: Path, states: list[str], *, name: str, created: float
+) -> BatchDir:
+    """One stage, one job per two tasks; failed tasks get an error, done ones a notebook."""
+    bd = BatchDir(root / batch_id)
+    bd.create()
+    tasks = []
+    for i, st in enumerate(states):
+        tid = f"infer-sim{i // 2}-r{i % 2}"
+        tasks.append(
+            {
+                "task_id": tid,
+                "job_index": i // 2,
+                "stage": "infer",
+                "source": f"sim{i // 2}.rpt.txt",
+                "roi_index": i % 2,
+                "state": st,
+                "notebook": f"notebooks/{tid}.ipynb" if st in ("done", "failed") else None,
+            }
+        )
+    jobs = [
+        {
+            "job_index": j,
+            "stage": "infer",
+            "n_tasks": 2,
+            "state": "running"
+            if any(s in ("running", "queued") for s in states[2 * j : 2 * j + 2])
+            else "done",
+        }
+        for j in range((len(states) + 1) // 2)
+    ]
+    store.add_batch(
+        batch_id,
+        name=name,
+        batch_dir=str(bd.root),
+        backend="local",
+        profile="local",
+        notebook="analysis.ipynb",
+        jobs=jobs,
+        tasks=tasks,
+        created=created,
+    )
+    updates = []
+    for t in tasks:
+        st = State(t["state"])
+        err = None
+        if st is State.FAILED:
+            err = {
+                "cell_index": 3,
+                "ename": "ValueError",
+                "evalue": f"ROI {t['roi_index']} of sim has no translocations",
+                "traceback": TRACEBACK,
+                "source": "maps = infer(cells)",
+            }
+            updates.append(
+                {"task_id": t["task_id"], "error": f"ValueError: {err['evalue']}", "duration": 1.5}
+            )
+        elif st is State.DONE:
+            updates.append({"task_id": t["task_id"], "duration": 2.0})
+        if st.is_final or st is State.RUNNING:
+            bd.write_status(
+                t["task_id"],
+                new_status(
+                    st,
+                    attempt=1,
+                    job_index=t["job_index"],
+                    error=err,
+                    notebook=t["notebook"],
+                    host="localhost",
+                ),
+            )
+        if t["notebook"]:
+            bd.notebook_path(t["task_id"]).write_text(json.dumps(NB))
+        log = bd.job_log_path(t["job_index"], 1)
+        if not log.exists():
+            log.write_text(f"job {t['job_index']} attempt 1 on localhost\nrunning {t['task_id']}\n")
+    store.update_tasks(batch_id, updates)
+    return bd
+
+
+def make_store(path: Path, root: Path, outside: Path) -> Store:
+    store = Store(path)
+    add_batch(
+        store, "b-done", root, ["done", "done", "done", "done"], name="all done", created=1000.0
+    )
+    add_batch(
+        store,
+        "b-mixed",
+        root,
+        ["done", "failed", "running", "queued"],
+        name="mixed",
+        created=2000.0,
+    )
+    add_batch(
+        store, "b-fail", root, ["done", "failed"], name="finished with a failure", created=3000.0
+    )
+    # a batch whose directory is outside the Jupyter server root
+    add_batch(store, "b-outside", outside, ["done", "done"], name="outside", created=500.0)
+    return store

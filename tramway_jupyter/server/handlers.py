@@ -1,0 +1,161 @@
+"""REST handlers under ``/tramway/api/``: parse the request, call the service, write JSON.
+
+Every method is ``@tornado.web.authenticated``; one decorator maps errors to HTTP codes
+(validation 400, not found 404, conflict 409, anything else 500, logged once). The service runs
+in a thread pool so that a slow sqlite read never blocks the server's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from typing import Any, TypeVar
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from ..exceptions import BatchNotFoundError
+from .service import (
+    BatchService,
+    CancelRequest,
+    ConflictError,
+    NotFoundError,
+    RequestError,
+    parse_states,
+)
+
+T = TypeVar("T")
+Method = Callable[..., Awaitable[None]]
+
+NAMESPACE = "tramway/api"
+
+
+def api_errors(method: Method) -> Method:
+    """Map service errors to HTTP errors; log unexpected ones once, with their traceback."""
+
+    @functools.wraps(method)
+    async def wrapper(self: TramwayHandler, *args: Any, **kwargs: Any) -> None:
+        try:
+            await method(self, *args, **kwargs)
+        except web.HTTPError:
+            raise
+        except (RequestError, ValueError) as exc:
+            raise web.HTTPError(400, str(exc)) from None
+        except (NotFoundError, BatchNotFoundError) as exc:
+            raise web.HTTPError(404, str(exc)) from None
+        except ConflictError as exc:
+            raise web.HTTPError(409, str(exc)) from None
+        except Exception as exc:
+            self.log.exception("tramway: %s %s failed", self.request.method, self.request.path)
+            raise web.HTTPError(500, f"{type(exc).__name__}: {exc}") from None
+
+    return wrapper
+
+
+class TramwayHandler(APIHandler):
+    """Base: access to the service and its thread pool."""
+
+    @property
+    def service(self) -> BatchService:
+        return self.settings["tramway_service"]
+
+    @property
+    def executor(self) -> Executor:
+        return self.settings["tramway_executor"]
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    def json_body(self) -> Any:
+        if not self.request.body:
+            return None
+        try:
+            return json.loads(self.request.body)
+        except json.JSONDecodeError as exc:
+            raise RequestError(f"the body is not valid JSON: {exc}") from None
+
+    def reply(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(data))
+
+
+class BatchesHandler(TramwayHandler):
+    @web.authenticated
+    @api_errors
+    async def get(self) -> None:
+        self.reply(await self.call(self.service.list_batches))
+
+
+class BatchHandler(TramwayHandler):
+    @web.authenticated
+    @api_errors
+    async def get(self, batch_id: str) -> None:
+        states = parse_states(self.get_arguments("state"))
+        self.reply(await self.call(self.service.batch, batch_id, states))
+
+
+class TaskHandler(TramwayHandler):
+    @web.authenticated
+    @api_errors
+    async def get(self, batch_id: str, task_id: str) -> None:
+        self.reply(await self.call(self.service.task, batch_id, task_id))
+
+
+class TaskLogHandler(TramwayHandler):
+    @web.authenticated
+    @api_errors
+    async def get(self, batch_id: str, task_id: str) -> None:
+        self.reply(await self.call(self.service.task_log, batch_id, task_id))
+
+
+class TaskNotebookHandler(TramwayHandler):
+    @web.authenticated
+    @api_errors
+    async def get(self, batch_id: str, task_id: str) -> None:
+        self.reply(await self.call(self.service.notebook, batch_id, task_id))
+
+
+class CancelHandler(TramwayHandler):
+    @web.authenticated
+    @api_errors
+    async def post(self, batch_id: str) -> None:
+        req = CancelRequest.parse(self.json_body())
+        self.reply(await self.call(self.service.cancel, batch_id, req.jobs))
+
+
+class JobCancelHandler(TramwayHandler):
+    @web.authenticated
+    @api_errors
+    async def post(self, batch_id: str, job_index: str) -> None:
+        self.reply(await self.call(self.service.cancel, batch_id, [int(job_index)]))
+
+
+class RetryHandler(TramwayHandler):
+    @web.authenticated
+    @api_errors
+    async def post(self, batch_id: str) -> None:
+        self.reply(await self.call(self.service.retry, batch_id))
+
+
+_ID = r"(?P<{}>[^/]+)"
+_B = _ID.format("batch_id")
+_T = _ID.format("task_id")
+
+ROUTES: list[tuple[str, type[TramwayHandler]]] = [
+    (r"batches/?", BatchesHandler),
+    (rf"batches/{_B}/?", BatchHandler),
+    (rf"batches/{_B}/tasks/{_T}/?", TaskHandler),
+    (rf"batches/{_B}/tasks/{_T}/log/?", TaskLogHandler),
+    (rf"batches/{_B}/tasks/{_T}/notebook/?", TaskNotebookHandler),
+    (rf"batches/{_B}/cancel/?", CancelHandler),
+    (rf"batches/{_B}/jobs/(?P<job_index>[0-9]+)/cancel/?", JobCancelHandler),
+    (rf"batches/{_B}/retry/?", RetryHandler),
+]
+
+
+def route_table(base_url: str) -> list[tuple[str, type[TramwayHandler]]]:
+    return [(url_path_join(base_url, NAMESPACE, pattern) + "$", h) for pattern, h in ROUTES]
