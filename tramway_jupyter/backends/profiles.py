@@ -63,6 +63,8 @@ class Profile:
     container: str | None = None
     container_runtime: str = "apptainer"
     container_options: list[str] = field(default_factory=list)
+    # named images for `container`: name -> path on the cluster or URL (downloaded once)
+    container_images: dict[str, str] = field(default_factory=dict)
     path_map: dict[str, str] = field(default_factory=dict)
     # execution
     tasks_per_job: int | None = None

@@ -158,8 +158,8 @@ class Results:
         w = max((len(r.task_id) for r in self.rows), default=4)
         for r in self.rows:
             dur = f"{r.duration:7.2f}s" if r.duration is not None else "       -"
-            roi = "-" if r.roi_index is None else str(r.roi_index)
-            lines.append(f"  {r.task_id:<{w}}  {r.state:<9} roi {roi:>3} {dur}  "
+            roi = "" if r.roi_index is None else f"ROI {r.roi_index}"
+            lines.append(f"  {r.task_id:<{w}}  {r.state:<9} {roi:>7} {dur}  "
                          f"{', '.join(r.record_names)}{'  ' + r.error_summary if r.error else ''}")
         return "\n".join(lines)
 

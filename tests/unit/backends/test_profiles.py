@@ -1,0 +1,108 @@
+"""Profiles for the Slurm backend: TOML keys, Maestro-style subclasses, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from tramway_jupyter.backends.profiles import Profile, get_profile, load_profiles
+from tramway_jupyter.exceptions import ProfileError
+
+TOML = """
+[profiles.maestro]
+backend = "slurm"
+host = "maestro"
+user = "jdoe"
+scratch = "/pasteur/sonic/scratch/users/{user}"
+partition = "dedicated"
+account = "hub"
+walltime = "01:00:00"
+cpus_per_task = 2
+mem = "4G"
+max_array_size = 500
+max_running = 50
+sbatch_options = ["--qos=fast"]
+remote_dependencies = "module load apptainer"
+python = "python3"
+container = "tramway-jupyter"
+container_runtime = "singularity"
+container_options = ["-B /pasteur"]
+container_images = { tramway-jupyter = "https://example.org/tramway-jupyter-0.1.0.sif" }
+path_map = { "/Volumes/lab" = "/pasteur/lab" }
+stage_data = false
+"""
+
+
+def test_toml_profile_with_every_slurm_key(tmp_path):
+    p = tmp_path / "profiles.toml"
+    p.write_text(TOML)
+    prof = load_profiles(p)["maestro"]
+    assert prof.backend == "slurm" and prof.is_remote
+    assert prof.container_images["tramway-jupyter"].endswith(".sif")
+    assert prof.path_map == {"/Volumes/lab": "/pasteur/lab"}
+    assert prof.max_running == 50 and prof.sbatch_options == ["--qos=fast"]
+
+
+def test_env_var_overrides_profiles_path(tmp_path, monkeypatch):
+    p = tmp_path / "p.toml"
+    p.write_text(TOML)
+    monkeypatch.setenv("TRAMWAY_JUPYTER_PROFILES", str(p))
+    assert get_profile("maestro").host == "maestro"
+
+
+def test_maestro_subclass():
+    class Maestro(Profile):
+        backend = "slurm"
+        hostname = "maestro.pasteur.fr"
+        scratch = "/pasteur/sonic/scratch/users/{user}"
+        container_options = ["-B /pasteur"]
+        remote_dependencies = "module load singularity"
+        container_runtime = "singularity"
+
+    prof = get_profile(Maestro)
+    assert prof.name == "maestro" and prof.host == "maestro.pasteur.fr"
+    assert prof.container_options == ["-B /pasteur"]
+    assert prof.remote_dependencies == "module load singularity"
+
+
+def test_unknown_key_is_named(tmp_path):
+    p = tmp_path / "p.toml"
+    p.write_text('[profiles.x]\nbackend = "slurm"\nhots = "a"\n')
+    with pytest.raises(ProfileError, match="hots"):
+        load_profiles(p)
+
+
+def test_bad_runtime():
+    with pytest.raises(ProfileError, match="container_runtime"):
+        Profile(name="x", backend="slurm", container_runtime="docker")
+
+
+@pytest.mark.parametrize("host,port,remote", [("", None, False), ("localhost", None, False),
+                                              ("localhost", 2222, True), ("cluster", None, True)])
+def test_is_remote(host, port, remote):
+    assert Profile(name="x", backend="slurm", host=host, port=port).is_remote is remote
+
+
+def test_check_output_parsing_and_verdicts():
+    from tramway_jupyter.backends import profile_check as pc
+
+    text = ("@@ sbatch 0\n/usr/bin/sbatch\nslurm-wlm 22.05.8\n@@ partitions 0\ndebug* up\n"
+            "@@ scratch 1\nmkdir: cannot create directory '/x': Permission denied\n"
+            "@@ python 0\n0.1.3 3.11.2\n")
+    res = pc.parse_check_output(text)
+    assert res["scratch"][0] == 1 and res["python"] == (0, "0.1.3 3.11.2")
+    prof = Profile(name="x", backend="slurm", host="h", partition="gpu", scratch="/x")
+    checks = {c.name: c for c in pc._interpret(prof, res, "/x", None)}
+    assert checks["sbatch"].ok
+    assert not checks["partition"].ok and "debug" in checks["partition"].detail
+    assert not checks["scratch"].ok and "Permission denied" in checks["scratch"].detail
+    assert checks["python"].ok == pc.compatible(pc.local_version(), "0.1.3")
+
+
+def test_check_script_quotes_and_wraps_the_container():
+    from tramway_jupyter.backends import profile_check as pc
+
+    prof = Profile(name="x", backend="slurm", host="h", container="img.sif",
+                   remote_dependencies="module load apptainer", python="python3")
+    script = pc.check_script(prof, "/scratch/a b", "/home/u/img.sif")
+    assert "'/scratch/a b'" in script
+    assert "module load apptainer && apptainer exec --bind '/scratch/a b' /home/u/img.sif python3 -c" in script
