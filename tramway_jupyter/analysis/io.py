@@ -37,17 +37,18 @@ def _data_line_numbers(path: Path, header: bool) -> np.ndarray:
     return np.asarray(numbers[1:] if header else numbers, dtype=np.int64)
 
 
-def _first_line(path: Path) -> str:
+def _first_line(path: Path) -> tuple[str, int]:
+    """First non-blank line and its 1-based number (``("", 0)`` if none)."""
     with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
+        for number, line in enumerate(fh, start=1):
             if line.strip():
-                return line
-    return ""
+                return line, number
+    return "", 0
 
 
 def _is_index_column(col: np.ndarray) -> bool:
     """True if ``col`` is 0..N-1 or 1..N: a written DataFrame index, not trajectory numbers."""
-    if col.size < 2 or not np.issubdtype(col.dtype, np.number):
+    if col.size < 2 or not np.issubdtype(np.asarray(col).dtype, np.number):
         return False
     d = np.diff(col)
     return bool(np.all(d == 1) and col[0] in (0, 1))
@@ -70,7 +71,8 @@ def read_trajectories(
     -------
     pandas.DataFrame
         Columns ``n`` (int64), ``x``, ``y`` [, ``z``] (µm) and ``t`` (s), float64, index
-        ``0..N-1``, rows grouped by trajectory (in order of first appearance) and time-sorted.
+        ``0..N-1``, rows grouped by trajectory (in order of first appearance) and time-sorted;
+        ``df.attrs["source"]`` is the path (carried into the maps' provenance).
 
     Raises
     ------
@@ -94,14 +96,13 @@ def read_trajectories(
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"trajectory file not found: {path}")
-    first = _first_line(path)
+    first, first_number = _first_line(path)
     if not first:
         raise DataFormatError(path, "empty file, expected columns n x y t", line=1)
     has_header = columns is None and bool(_HEADER_RE.search(first))
     try:
-        raw = pd.read_csv(
-            path, sep=r"\s+", header=0 if has_header else None, index_col=False, engine="c"
-        )
+        raw = pd.read_csv(path, sep=r"\s+", header=None, skiprows=first_number if has_header
+                          else None, engine="c")
     except pd.errors.ParserError as exc:
         m = _CERROR_RE.search(str(exc))
         if m:
@@ -111,7 +112,8 @@ def read_trajectories(
             ) from None
         raise DataFormatError(path, f"cannot parse: {exc}") from None
     except pd.errors.EmptyDataError:
-        raise DataFormatError(path, "empty file, expected columns n x y t", line=1) from None
+        raise DataFormatError(path, "no data rows after the header", line=first_number + 1
+                              ) from None
     if raw.shape[0] == 0:
         raise DataFormatError(path, "no data rows after the header", line=2)
 
@@ -143,7 +145,9 @@ def read_trajectories(
     if missing:
         raise DataFormatError(path, f"missing column(s) {missing}; found {names}", line=1)
     keep = ["n", "x", "y", "z", "t"] if "z" in names else ["n", "x", "y", "t"]
-    return _validate(raw[keep], path, has_header)
+    df = _validate(raw[keep], path, has_header)
+    df.attrs["source"] = str(path)
+    return df
 
 
 def _validate(raw: pd.DataFrame, path: Path, has_header: bool) -> pd.DataFrame:
@@ -151,7 +155,7 @@ def _validate(raw: pd.DataFrame, path: Path, has_header: bool) -> pd.DataFrame:
     cols = {}
     for name in raw.columns:
         col = raw[name]
-        if not np.issubdtype(col.dtype, np.number):
+        if not pd.api.types.is_numeric_dtype(col.dtype):
             num = pd.to_numeric(col, errors="coerce")
             bad = np.flatnonzero(num.isna().to_numpy() & col.notna().to_numpy())
             row = int(bad[0]) if bad.size else int(np.flatnonzero(num.isna().to_numpy())[0])
@@ -181,10 +185,9 @@ def _validate(raw: pd.DataFrame, path: Path, has_header: bool) -> pd.DataFrame:
         logger.warning(
             "%s: rows of some trajectories are not contiguous; regrouping them by n", path
         )
-        _, first_pos = np.unique(n, return_index=True)
-        rank = np.empty(n.max() - n.min() + 1, dtype=np.int64)
-        rank[n[np.sort(first_pos)] - n.min()] = np.arange(first_pos.size)
-        order = np.argsort(rank[n - n.min()], kind="stable")
+        _, first_pos, inv = np.unique(n, return_index=True, return_inverse=True)
+        rank = np.argsort(np.argsort(first_pos))  # order of first appearance
+        order = np.argsort(rank[inv.ravel()], kind="stable")
     t = cols["t"][order]
     ns = n[order]
     same = ns[1:] == ns[:-1]
