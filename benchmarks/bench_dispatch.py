@@ -32,7 +32,7 @@ TRIVIAL = Pipeline.from_cells([
 ])
 CPU = Pipeline.from_cells([
     ("stage burn --per file",
-     "s = 0\nfor i in range(6_000_000):\n    s += i * i\n"
+     "s = 0\nfor i in range(20_000_000):\n    s += i * i\n"
      "import tramway_jupyter as tj\ntj.record('s', s)"),
 ])
 

@@ -40,6 +40,7 @@ def run(
     params: dict[str, Any] | None = None,
     force: bool = False,
     isolate: bool | None = None,
+    engine: str | None = None,
     task_timeout: float | None = None,
     name: str | None = None,
     notebook: str | None = None,
@@ -49,7 +50,7 @@ def run(
     """Run a captured pipeline over data files x ROIs; returns the batch handle at once."""
     return submit(pipeline, data, rois=rois, profile=profile, workers=workers,
                   tasks_per_job=tasks_per_job, params=params, force=force, isolate=isolate,
-                  task_timeout=task_timeout, name=name, notebook=notebook, store=store,
+                  engine=engine, task_timeout=task_timeout, name=name, notebook=notebook, store=store,
                   batches_root=batches_root)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -142,3 +143,20 @@ def test_inline_backend(tmp_path, store, toy_pipeline):
     batch = api.run(toy_pipeline, str(data / "*.rpt.txt"), profile="inline", store=store,
                     batches_root=tmp_path / "batches")
     assert batch.counts() == {"done": 3}  # ran before run() returned
+
+
+def test_kernel_engine_and_isolation_give_the_same_results(tmp_path, store, toy_pipeline):
+    data = make_toy_data(tmp_path / "data", ["a", "b"], n_rois=2, bad="b")
+    values = {}
+    for label, kw in (("shell", {}), ("kernel", {"engine": "kernel"}),
+                      ("isolate", {"isolate": True})):
+        res = api.run(toy_pipeline, str(data / "*.rpt.txt"), workers=2, store=store, force=True,
+                      batches_root=tmp_path / f"batches-{label}", **kw).wait(180).results()
+        assert res.counts == {"done": 4, "failed": 2}, (label, res)
+        fail = res.failures()[0]
+        assert fail.ename == "ValueError" and "raise ValueError" in fail.traceback, label
+        values[label] = {k: v for k, v in res.get("value").items()}
+        nb = json.loads(res["work-f000-a-r001"].notebook.read_text())
+        out = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+        assert any("worked on" in o.get("text", "") for o in out), label
+    assert values["shell"] == values["kernel"] == values["isolate"]

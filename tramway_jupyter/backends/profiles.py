@@ -69,6 +69,7 @@ class Profile:
     # execution
     tasks_per_job: int | None = None
     isolate: bool = False
+    engine: str = "shell"  # "shell" (IPython in the worker, fastest) or "kernel" (a warm ipykernel)
     stage_data: bool = False
 
     # A subclass may set fields as plain class attributes (e.g. ``hostname = "maestro"``).
@@ -102,6 +103,9 @@ class Profile:
             raise ProfileError(f"profile {self.name!r}: workers must be >= 1, got {self.workers}")
         if self.max_array_size < 1:
             raise ProfileError(f"profile {self.name!r}: max_array_size must be >= 1")
+        if self.engine not in ("shell", "kernel"):
+            raise ProfileError(
+                f"profile {self.name!r}: engine must be 'shell' or 'kernel', got {self.engine!r}")
         if self.container_runtime not in ("apptainer", "singularity"):
             raise ProfileError(
                 f"profile {self.name!r}: container_runtime must be 'apptainer' or 'singularity',"

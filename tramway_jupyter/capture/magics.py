@@ -51,6 +51,9 @@ def _line_parser() -> _Parser:
                      help="override a parameter (a Python literal or a string)")
     run.add_argument("--force", action="store_true", help="rerun tasks already done")
     run.add_argument("--isolate", action="store_true", help="one fresh kernel per task")
+    run.add_argument("--engine", choices=["shell", "kernel"], default=None,
+                     help="run cells in IPython inside the worker (shell, default) or in a warm "
+                          "ipykernel per worker (kernel)")
     run.add_argument("--timeout", type=float, default=None, help="per-cell time limit (s)")
     run.add_argument("--name", default=None)
     run.add_argument("--batches-root", default=None,
@@ -177,7 +180,8 @@ class TramwayMagics(Magics):
         batch = api.run(self.pipeline, args.data, rois=args.rois, profile=args.profile,
                         workers=args.workers, tasks_per_job=args.tasks_per_job,
                         params=parse_params(args.param), force=args.force,
-                        isolate=True if args.isolate else None, task_timeout=args.timeout,
+                        isolate=True if args.isolate else None, engine=args.engine,
+                        task_timeout=args.timeout,
                         name=args.name, notebook=notebook,
                         batches_root=args.batches_root or os.environ.get("TRAMWAY_JUPYTER_BATCHES")
                         or os.path.abspath(BATCHES_DIR))

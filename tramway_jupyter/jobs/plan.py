@@ -165,6 +165,7 @@ def make_plan(
     workers: int = 1,
     backend: str = "local",
     isolate: bool = False,
+    engine: str = "shell",
     task_timeout: float | None = None,
 ) -> Plan:
     """Tasks for every stage x data file (x ROI), grouped into jobs, with their dependencies."""
@@ -214,6 +215,7 @@ def make_plan(
     if tasks_per_job is not None and tasks_per_job < 1:
         raise PlanError(f"tasks_per_job must be >= 1, got {tasks_per_job}")
     plan = Plan(batch_id=batch_id, stages=stages, tasks=tuple(tasks), jobs=(), isolate=isolate,
+                engine=engine,
                 task_timeout=task_timeout)
     return group_jobs(plan, [t.task_id for t in tasks], tasks_per_job=tasks_per_job,
                       workers=workers, backend=backend)

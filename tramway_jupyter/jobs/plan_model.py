@@ -83,6 +83,7 @@ class Plan:
     tasks: tuple[Task, ...]
     jobs: tuple[Job, ...]
     isolate: bool = False  # one fresh kernel per task (papermill-like) instead of a warm kernel
+    engine: str = "shell"  # "shell": IPython in the worker process; "kernel": a warm ipykernel
     kernel_name: str = "python3"
     task_timeout: float | None = None  # seconds per cell, None = no limit
     version: int = PLAN_VERSION
@@ -122,6 +123,7 @@ class Plan:
             "tasks": [t.to_json() for t in self.tasks],
             "jobs": [j.to_json() for j in self.jobs],
             "isolate": self.isolate,
+            "engine": self.engine,
             "kernel_name": self.kernel_name,
             "task_timeout": self.task_timeout,
         }
@@ -137,6 +139,7 @@ class Plan:
             tasks=tuple(Task.from_json(t) for t in d["tasks"]),
             jobs=tuple(Job.from_json(j) for j in d["jobs"]),
             isolate=bool(d.get("isolate", False)),
+            engine=d.get("engine", "shell"),
             kernel_name=d.get("kernel_name", "python3"),
             task_timeout=d.get("task_timeout"),
             version=int(d.get("version", PLAN_VERSION)),

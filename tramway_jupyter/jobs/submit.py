@@ -45,6 +45,7 @@ def submit(
     params: dict[str, Any] | None = None,
     force: bool = False,
     isolate: bool | None = None,
+    engine: str | None = None,
     task_timeout: float | None = None,
     name: str | None = None,
     notebook: str | None = None,
@@ -58,6 +59,8 @@ def submit(
         changes["workers"] = workers
     if isolate is not None:
         changes["isolate"] = isolate
+    if engine is not None:
+        changes["engine"] = engine
     if changes:
         prof = prof.replace(**changes)
     from ..backends.base import get_backend
@@ -78,6 +81,7 @@ def submit(
     plan = make_plan(batch_id, pipeline, data, rois=rois, params=params,
                      template_digests=digests, tasks_per_job=tasks_per_job or prof.tasks_per_job,
                      workers=n_workers, backend=prof.backend, isolate=prof.isolate,
+                     engine=prof.engine,
                      task_timeout=task_timeout)
     cached = {} if force else _reuse_done(store, bd, plan)
     if cached:  # regroup only the tasks that must run

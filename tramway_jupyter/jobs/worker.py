@@ -23,6 +23,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -32,6 +33,8 @@ from .batchdir import BatchDir, atomic_write_text, new_status
 from .engine import CellTimeoutError, KernelDiedError, WarmKernel
 from .parameters import codify
 from .plan_model import Job, Plan, Task
+from .shell_engine import InProcessShell
+from .shell_engine import available as shell_engine_available
 from .states import State
 
 logger = logging.getLogger("tramway_jupyter.worker")
@@ -44,6 +47,11 @@ ARRAY_INDEX_ENV = ("SLURM_ARRAY_TASK_ID", "TRAMWAY_ARRAY_INDEX")
 
 class _Terminated(BaseException):
     """SIGTERM (cancel, time limit): stop now, leave unfinished tasks to the backend's verdict."""
+
+
+#: Set by the SIGTERM handler; checked between cells, since IPython reports (and so swallows)
+#: any exception raised inside a cell running in this process.
+TERMINATING = threading.Event()
 
 
 def resolve_job_index(batch_dir: BatchDir, job: str) -> int:
@@ -128,16 +136,23 @@ class KernelSlot:
     """The worker's kernel, kept warm across the tasks of a job and, when serving, across jobs."""
 
     def __init__(self) -> None:
-        self.kernel: WarmKernel | None = None
+        self.kernel: Any = None
 
-    def get(self, kernel_name: str, cwd: str, *, fresh: bool, then: str) -> WarmKernel:
-        """A kernel with a clean namespace that has run ``then``."""
+    def get(self, kernel_name: str, cwd: str, *, fresh: bool, then: str,
+            engine: str = "shell") -> Any:
+        """A kernel with a clean namespace that has run ``then``.
+
+        ``engine="shell"``: IPython in this process (see :mod:`.shell_engine`); ``"kernel"``: a
+        warm ipykernel; ``fresh``: a new ipykernel for this task (papermill's isolation).
+        """
+        in_process = not fresh and engine == "shell" and shell_engine_available()
+        kind = InProcessShell if in_process else WarmKernel
         k = self.kernel
-        if k is not None and (fresh or not k.alive or k.kernel_name != kernel_name
-                              or k.cwd != cwd):
+        if k is not None and (fresh or not k.alive or type(k) is not kind
+                              or k.kernel_name != kernel_name or k.cwd != cwd):
             self.shutdown()
         if self.kernel is None:
-            self.kernel = WarmKernel(kernel_name, cwd=cwd)
+            self.kernel = kind(kernel_name, cwd=cwd)
             self.kernel.start()
             self.kernel.run(then, silent=True)
         else:
@@ -249,6 +264,7 @@ class JobRunner:
         try:
             kernel = self.kernels.get(
                 self.plan.kernel_name, str(self.dir.root), fresh=self.plan.isolate,
+                engine=self.plan.engine,
                 then="import tramway_jupyter.jobs.record as __tj_rec\n"
                      f"__tj_rec.begin({str(self.dir.results_path(task.task_id))!r}, "
                      f"{task.task_id!r})\n")
@@ -276,12 +292,16 @@ class JobRunner:
             if cell["cell_type"] != "code" or not source.strip():
                 continue
             count += 1
+            if TERMINATING.is_set():
+                raise _Terminated()
             try:
                 res = kernel.run(source, timeout=self.plan.task_timeout)
             except CellTimeoutError as exc:
                 cell["outputs"] = []
                 return {"ename": "CellTimeout", "evalue": str(exc), "traceback": "",
                         "cell_index": i, "source": source}
+            if TERMINATING.is_set():
+                raise _Terminated()
             cell["outputs"] = res.outputs
             cell["execution_count"] = count
             for out in res.outputs:
@@ -405,6 +425,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bd = BatchDir(args.batch_dir)
 
     def _on_term(signum: int, frame: object) -> None:
+        TERMINATING.set()
         raise _Terminated()
 
     signal.signal(signal.SIGTERM, _on_term)
