@@ -4,11 +4,8 @@ extension all call these, never each other."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from typing import Any
 
-from .backends.profiles import Profile
-from .capture.pipeline import Pipeline
 from .capture.template import pipeline_from_notebook
 from .jobs.batch import Batch
 from .jobs.results import Results
@@ -29,29 +26,8 @@ __all__ = [
 ]
 
 
-def run(
-    pipeline: Pipeline,
-    data: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
-    *,
-    rois: str | None = None,
-    profile: str | Profile | type[Profile] | None = None,
-    workers: int | None = None,
-    tasks_per_job: int | None = None,
-    params: dict[str, Any] | None = None,
-    force: bool = False,
-    isolate: bool | None = None,
-    engine: str | None = None,
-    task_timeout: float | None = None,
-    name: str | None = None,
-    notebook: str | None = None,
-    store: Store | None = None,
-    batches_root: str | os.PathLike[str] | None = None,
-) -> Batch:
-    """Run a captured pipeline over data files x ROIs; returns the batch handle at once."""
-    return submit(pipeline, data, rois=rois, profile=profile, workers=workers,
-                  tasks_per_job=tasks_per_job, params=params, force=force, isolate=isolate,
-                  engine=engine, task_timeout=task_timeout, name=name, notebook=notebook, store=store,
-                  batches_root=batches_root)
+#: Run a captured pipeline over data files x ROIs; returns the batch handle at once.
+run = submit
 
 
 def run_notebook(notebook: str | os.PathLike[str], data: Any, **kwargs: Any) -> Batch:

@@ -13,31 +13,20 @@ from typing import Any
 
 from . import __version__
 from .exceptions import TramwayJupyterError
+from .run_options import add_run_options, run_kwargs
 
 
 def _add_run(sub: Any) -> None:
     p = sub.add_parser(
-        "run", help="run a notebook's %%tramway pipeline over data files x ROIs",
+        "run", help="run a notebook's %%%%tramway pipeline over data files x ROIs",
         description="Run the pipeline captured in NOTEBOOK's %%tramway cells over every data "
                     "file matched by --data, and every ROI of each (from the TRamWAy ROI file "
                     "beside it, X.rpt.txt -> X.rpt-roi.txt). Prints a summary and the batch id; "
                     "exits 1 if a task failed.")
-    p.add_argument("notebook", help="the .ipynb holding the %%tramway cells")
+    p.add_argument("notebook", help="the .ipynb holding the %%%%tramway cells")
     p.add_argument("--data", required=True, action="append",
                    help="data files: glob pattern or path (repeatable)")
-    p.add_argument("--rois", default=None,
-                   help="ROI file suffix, 'all', 'none', or indices like 0,2,5-7")
-    p.add_argument("--profile", default=None, help="profile name (default: local)")
-    p.add_argument("--workers", type=int, default=None, help="local worker processes")
-    p.add_argument("--tasks-per-job", type=int, default=None)
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a parameter of the notebook's parameters cell")
-    p.add_argument("--force", action="store_true", help="rerun tasks already done")
-    p.add_argument("--isolate", action="store_true", help="one fresh kernel per task")
-    p.add_argument("--engine", choices=["shell", "kernel"], default=None,
-                   help="where cells run: IPython inside the worker process (shell, the default: "
-                        "~0.2 ms per cell) or a warm ipykernel per worker (kernel: ~4 ms per cell)")
-    p.add_argument("--timeout", type=float, default=None, help="per-cell time limit (s)")
+    add_run_options(p)
     p.add_argument("--no-wait", action="store_true", help="submit and exit at once")
     p.add_argument("--json", metavar="FILE", help="write the gathered results as JSON")
     p.set_defaults(func=cmd_run)
@@ -110,14 +99,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from . import api
-    from .capture.magics import parse_params
     from .cli_progress import wait_with_progress
 
-    batch = api.run_notebook(args.notebook, args.data, rois=args.rois, profile=args.profile,
-                             workers=args.workers, tasks_per_job=args.tasks_per_job,
-                             params=parse_params(args.param), force=args.force,
-                             isolate=True if args.isolate else None, engine=args.engine,
-                             task_timeout=args.timeout)
+    batch = api.run_notebook(args.notebook, args.data, **run_kwargs(args))
     info = batch.info()
     cached = info.meta.get("n_cached", 0)
     print(f"batch {batch.batch_id}: {info.n_tasks} task(s)"

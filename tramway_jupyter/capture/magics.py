@@ -6,7 +6,6 @@ Only parsing and display live here; every operation is a call into :mod:`tramway
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import shlex
 from typing import Any
@@ -15,6 +14,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
 from ..exceptions import CaptureError, TramwayJupyterError
+from ..run_options import add_run_options, run_kwargs
 from .pipeline import Pipeline
 from .template import STANDARD_PARAMETERS
 
@@ -41,21 +41,7 @@ def _line_parser() -> _Parser:
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the captured pipeline over data files x ROIs")
     run.add_argument("--data", required=True, help="data files: a glob pattern or a path")
-    run.add_argument("--rois", default=None,
-                     help="ROI file suffix, 'all', 'none' or indices like 0,2,5-7 "
-                          "(default: the TRamWAy ROI file beside each data file, if any)")
-    run.add_argument("--profile", default=None, help="profile name (default: local)")
-    run.add_argument("--workers", type=int, default=None)
-    run.add_argument("--tasks-per-job", type=int, default=None)
-    run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                     help="override a parameter (a Python literal or a string)")
-    run.add_argument("--force", action="store_true", help="rerun tasks already done")
-    run.add_argument("--isolate", action="store_true", help="one fresh kernel per task")
-    run.add_argument("--engine", choices=["shell", "kernel"], default=None,
-                     help="run cells in IPython inside the worker (shell, default) or in a warm "
-                          "ipykernel per worker (kernel)")
-    run.add_argument("--timeout", type=float, default=None, help="per-cell time limit (s)")
-    run.add_argument("--name", default=None)
+    add_run_options(run)
     run.add_argument("--batches-root", default=None,
                      help="where batch directories go (default: ./tramway-batches beside the "
                           "notebook, so Lab can open the output notebooks; or "
@@ -70,19 +56,6 @@ def _line_parser() -> _Parser:
     sub.add_parser("list", help="list the batches of the store")
     sub.add_parser("reset", help="forget the captured cells")
     return p
-
-
-def parse_params(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.isidentifier():
-            raise CaptureError(f"--param needs NAME=VALUE, got {item!r}")
-        try:
-            out[name] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[name] = value
-    return out
 
 
 @magics_class
@@ -177,12 +150,7 @@ class TramwayMagics(Magics):
         from .. import api
 
         notebook = self.shell.user_ns.get("__session__") or None
-        batch = api.run(self.pipeline, args.data, rois=args.rois, profile=args.profile,
-                        workers=args.workers, tasks_per_job=args.tasks_per_job,
-                        params=parse_params(args.param), force=args.force,
-                        isolate=True if args.isolate else None, engine=args.engine,
-                        task_timeout=args.timeout,
-                        name=args.name, notebook=notebook,
+        batch = api.run(self.pipeline, args.data, **run_kwargs(args), notebook=notebook,
                         batches_root=args.batches_root or os.environ.get("TRAMWAY_JUPYTER_BATCHES")
                         or os.path.abspath(BATCHES_DIR))
         self.last_batch = batch
