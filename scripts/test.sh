@@ -22,8 +22,10 @@ step "install tramway-jupyter[test] into $VENV (builds the labextension)"
 [[ -x $VENV/bin/python ]] || "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q -U pip
 "$VENV/bin/python" -m pip install -q "$REPO[test]"
-"$VENV/bin/jupyter" labextension list 2>&1 | tee /dev/stderr | grep -Ei "tramway-jupyter.*enabled.*OK" >/dev/null
-"$VENV/bin/jupyter" server extension list 2>&1 | tee /dev/stderr | grep -Ei "tramway_jupyter.*enabled" >/dev/null
+labext=$("$VENV/bin/jupyter" labextension list 2>&1); echo "$labext"
+grep -Eiq "tramway-jupyter.*enabled.*OK" <<<"$labext" || { echo "labextension not enabled" >&2; exit 1; }
+serverext=$("$VENV/bin/jupyter" server extension list 2>&1); echo "$serverext"
+grep -Eiq "tramway_jupyter.*enabled" <<<"$serverext" || { echo "server extension not enabled" >&2; exit 1; }
 
 step "start the Slurm + sshd testbed"
 bash scripts/infra/start-infra.sh "$REPO"
