@@ -180,8 +180,7 @@ def make_plan(
                    for s in pipeline.stages)
 
     tasks: list[Task] = []
-    by_stage: dict[str, list[Task]] = {}
-    # upstream task ids per (file key, roi) and per file, for each earlier stage
+    # for each earlier stage, its tasks by (file key, ROI index or None)
     produced: list[tuple[StageSpec, dict[tuple[str, int | None], Task]]] = []
     for spec in stages:
         stage_tasks: list[Task] = []
@@ -210,7 +209,6 @@ def make_plan(
                 stage_tasks.append(t)
                 index[(f.key, r)] = t
         produced.append((spec, index))
-        by_stage[spec.name] = stage_tasks
         tasks.extend(stage_tasks)
     if tasks_per_job is not None and tasks_per_job < 1:
         raise PlanError(f"tasks_per_job must be >= 1, got {tasks_per_job}")

@@ -9,10 +9,11 @@ are kept in memory, in :data:`preview_records`, and the object is returned uncha
 from __future__ import annotations
 
 import json
-import os
 import pickle
 from pathlib import Path
 from typing import Any, TypeVar
+
+from .batchdir import atomic_write_bytes
 
 T = TypeVar("T")
 
@@ -60,13 +61,13 @@ def end() -> list[str]:
             blob[k] = v
         except Exception as exc:  # keep the others: one bad object must not lose the rest
             unpicklable[k] = f"{type(exc).__name__}: {exc}"
-    _atomic(path, pickle.dumps(blob, protocol=pickle.HIGHEST_PROTOCOL))
+    atomic_write_bytes(path, pickle.dumps(blob, protocol=pickle.HIGHEST_PROTOCOL))
     summary = {
         "task_id": cur["task_id"],
         "records": {k: describe(v) for k, v in records.items()},
         "unpicklable": unpicklable,
     }
-    _atomic(path.with_suffix(".json"), json.dumps(summary, default=str).encode())
+    atomic_write_bytes(path.with_suffix(".json"), json.dumps(summary, default=str).encode())
     return list(records)
 
 
@@ -120,7 +121,3 @@ def to_jsonable(obj: Any) -> Any:
     return _NOT_JSONABLE
 
 
-def _atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
