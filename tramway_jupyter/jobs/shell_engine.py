@@ -68,36 +68,45 @@ def _make_shell_class() -> Any:
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets import Type
 
+    def capture_of(shell: Any) -> _Capture | None:
+        engine = getattr(shell, "tj_engine", None)
+        return engine.capture if engine is not None else None
+
     class CapturingDisplayPublisher(DisplayPublisher):
         def publish(self, data: dict[str, Any], metadata: dict[str, Any] | None = None,
-                    source: Any = None, *, transient: Any = None, update: bool = False,
-                    **kwargs: Any) -> None:
-            cap = self.shell.tj_engine.capture if self.shell is not None else None
-            if cap is not None:
-                cap.outputs.append({"output_type": "display_data", "data": data,
-                                    "metadata": metadata or {}})
+                    *args: Any, **kwargs: Any) -> None:
+            cap = capture_of(self.shell)
+            if cap is None:
+                return super().publish(data, metadata, *args, **kwargs)
+            cap.outputs.append({"output_type": "display_data", "data": data,
+                                "metadata": metadata or {}})
 
         def clear_output(self, wait: bool = False) -> None:
-            cap = self.shell.tj_engine.capture if self.shell is not None else None
-            if cap is not None:
-                cap.outputs.clear()
+            cap = capture_of(self.shell)
+            if cap is None:
+                return super().clear_output(wait)
+            cap.outputs.clear()
 
     class CapturingDisplayHook(DisplayHook):
         def start_displayhook(self) -> None:
-            pass
+            if capture_of(self.shell) is None:
+                super().start_displayhook()
 
         def write_output_prompt(self) -> None:
-            pass
+            if capture_of(self.shell) is None:
+                super().write_output_prompt()
 
         def write_format_data(self, format_dict: dict[str, Any],
                               md_dict: dict[str, Any] | None = None) -> None:
-            cap = self.shell.tj_engine.capture
-            if cap is not None:
-                cap.outputs.append({"output_type": "execute_result", "data": format_dict,
-                                    "metadata": md_dict or {}, "execution_count": None})
+            cap = capture_of(self.shell)
+            if cap is None:
+                return super().write_format_data(format_dict, md_dict)
+            cap.outputs.append({"output_type": "execute_result", "data": format_dict,
+                                "metadata": md_dict or {}, "execution_count": None})
 
         def finish_displayhook(self) -> None:
-            pass
+            if capture_of(self.shell) is None:
+                super().finish_displayhook()
 
     class TaskShell(InteractiveShell):
         tj_engine: Any = None
@@ -105,8 +114,10 @@ def _make_shell_class() -> Any:
         displayhook_class = Type(CapturingDisplayHook)
 
         def _showtraceback(self, etype: Any, evalue: Any, stb: list[str]) -> None:
-            cap = self.tj_engine.capture
-            if cap is not None:
+            cap = capture_of(self)
+            if cap is None:
+                super()._showtraceback(etype, evalue, stb)
+            else:
                 cap.error = {"ename": getattr(etype, "__name__", str(etype)),
                              "evalue": str(evalue), "traceback": strip_ansi("\n".join(stb))}
                 cap.outputs.append({"output_type": "error", "ename": cap.error["ename"],
@@ -162,6 +173,8 @@ class InProcessShell:
             self.reset()
             self.shell.tj_engine = None
             self.shell = None
+            # leave no IPython behind in a process that is not only a worker (inline backend)
+            _make_shell_class().clear_instance()
             os.chdir(self._original_cwd)
 
     def reset(self, then: str = "") -> None:
