@@ -12,7 +12,23 @@ __version__ = "0.1.0"
 
 from .jobs.record import record  # noqa: E402  (light: stdlib only)
 
-__all__ = ["__version__", "record", "load_ipython_extension"]
+__all__ = ["__version__", "record", "load_ipython_extension", "run", "run_notebook",
+           "get_batch", "list_batches", "gather", "Pipeline"]
+
+_API = {"run", "run_notebook", "get_batch", "list_batches", "gather", "status", "cancel", "retry"}
+
+
+def __getattr__(name: str) -> Any:
+    """``tramway_jupyter.run`` and friends, imported on first use (workers never pay for them)."""
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    if name == "Pipeline":
+        from .capture.pipeline import Pipeline
+
+        return Pipeline
+    raise AttributeError(f"module 'tramway_jupyter' has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython: Any) -> None:
