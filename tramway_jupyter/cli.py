@@ -48,6 +48,14 @@ def _add_batch_cmds(sub: Any) -> None:
         if name == "retry":
             p.add_argument("--no-wait", action="store_true")
         p.set_defaults(func=func)
+    p = sub.add_parser("delete", help="cancel what still runs, remove remote copies, hide a batch",
+                       description="Cancel the batch's jobs that may still run, remove its copy "
+                                   "on the cluster's scratch, and hide it from listings (--purge: "
+                                   "also forget it in the store). The local batch directory is "
+                                   "kept.")
+    p.add_argument("batch", help="batch id (a unique prefix is enough)")
+    p.add_argument("--purge", action="store_true")
+    p.set_defaults(func=cmd_delete)
 
 
 def _add_demo(sub: Any) -> None:
@@ -183,6 +191,15 @@ def cmd_retry(args: argparse.Namespace) -> int:
         return 0
     wait_with_progress(batch)
     return _report(batch, None)
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from . import api
+
+    batch = api.get_batch(args.batch)
+    batch.delete(purge=args.purge)
+    print(f"batch {batch.batch_id} deleted (its directory {batch.dir.root} is kept)")
+    return 0
 
 
 def cmd_gather(args: argparse.Namespace) -> int:

@@ -114,6 +114,8 @@ def test_cli_run_json_failure_exit_code_retry_gather(tmp_path):
     assert doc["counts"] == {"done": 6}
     assert _cli("status", batch_id, cwd=tmp_path).returncode == 0
     assert batch_id in _cli("list", cwd=tmp_path).stdout
+    assert _cli("delete", batch_id, cwd=tmp_path).returncode == 0
+    assert batch_id not in _cli("list", cwd=tmp_path).stdout
 
 
 def test_cli_usage_errors_exit_2(tmp_path):

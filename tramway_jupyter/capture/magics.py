@@ -48,7 +48,8 @@ def _line_parser() -> _Parser:
                           "$TRAMWAY_JUPYTER_BATCHES)")
     run.add_argument("--wait", action="store_true", help="block until the batch ends")
     for name, text in (("status", "counts of a batch"), ("cancel", "cancel a batch"),
-                       ("retry", "rerun the failed tasks"), ("gather", "collect the results")):
+                       ("retry", "rerun the failed tasks"), ("gather", "collect the results"),
+                       ("delete", "cancel, remove remote copies, hide from listings")):
         sp = sub.add_parser(name, help=text)
         sp.add_argument("batch", nargs="?", default=None,
                         help="batch id (default: the last batch run from this kernel)")
@@ -135,6 +136,10 @@ class TramwayMagics(Magics):
             return batch
         if args.command == "gather":
             return batch.results()
+        if args.command == "delete":
+            batch.delete()
+            print(f"batch {batch.batch_id} deleted (its directory {batch.dir.root} is kept)")
+            return None
         raise CaptureError(f"unknown command {args.command!r}")  # pragma: no cover
 
     def _batch(self, batch_id: str | None) -> Any:
