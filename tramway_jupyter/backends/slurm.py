@@ -35,9 +35,8 @@ from ..jobs.sync import sync
 from . import container as ctr
 from . import slurm_commands as sc
 from .base import Backend, JobVerdict, register_backend
-from .ssh import (
-    Connection,
-    get_connection,
+from .ssh import Connection, get_connection
+from .tarstream import (
     iter_tar_files,
     split_prefixed_output,
     tar_fetch_line,
@@ -248,7 +247,7 @@ class SlurmBackend(Backend):
     def _put_and_run(self, line: str, arcnames: dict[str, str]) -> tuple[int, str, str]:
         import tarfile
 
-        from .ssh import _reset_owner
+        from .tarstream import _reset_owner
 
         def write(fh: Any) -> None:
             with tarfile.open(fileobj=fh, mode="w|", format=tarfile.PAX_FORMAT) as tar:

@@ -11,7 +11,7 @@ import time
 import paramiko
 import pytest
 
-from tramway_jupyter.backends import ssh
+from tramway_jupyter.backends import ssh, tarstream
 from tramway_jupyter.backends.profiles import Profile
 from tramway_jupyter.exceptions import HostKeyError
 
@@ -77,17 +77,17 @@ def _tar(entries):
 
 def test_extract_tar_refuses_escapes(tmp_path):
     data = _tar([("../evil", "file"), ("/abs", "file"), ("link", "symlink"), ("ok/x.json", "file")])
-    assert ssh.extract_tar(data, tmp_path / "d") == ["ok/x.json"]
+    assert tarstream.extract_tar(data, tmp_path / "d") == ["ok/x.json"]
     assert not (tmp_path / "evil").exists()
 
 
 def test_split_prefixed_output():
     out = b"@@TJ scontrol\nJobId=1\n\0TJSTAMP 123.5\n" + b"TARDATA"
-    assert ssh.split_prefixed_output(out) == (b"@@TJ scontrol\nJobId=1\n", 123.5, b"TARDATA")
+    assert tarstream.split_prefixed_output(out) == (b"@@TJ scontrol\nJobId=1\n", 123.5, b"TARDATA")
 
 
 def test_tar_fetch_line_quotes_paths():
-    line = ssh.tar_fetch_line("/scratch/a b/$(id)", ["status", "x'y"], 100.0)
+    line = tarstream.tar_fetch_line("/scratch/a b/$(id)", ["status", "x'y"], 100.0)
     assert "'/scratch/a b/$(id)'" in line and "-newermt @98.000" in line
     assert "'./x'\"'\"'y'" in line
 
