@@ -147,6 +147,7 @@ class Dispatcher:
                                 parts[2])
 
     def _retire(self, w: _Worker) -> None:
+        assert w.proc.stdout is not None  # a pipe, see _spawn
         self.sel.unregister(w.proc.stdout)
         rc = w.proc.wait()
         try:  # the worker's kernel (same process group) must not outlive it

@@ -75,7 +75,9 @@ def check_script(profile: Profile, scratch: str, image: str | None) -> str:
 
 def parse_check_output(text: str) -> dict[str, tuple[int, str]]:
     out: dict[str, tuple[int, str]] = {}
-    name, rc, buf = None, 0, []
+    name: str | None = None
+    rc = 0
+    buf: list[str] = []
     for line in text.splitlines():
         if line.startswith("@@ "):
             if name is not None:

@@ -101,7 +101,7 @@ class _CountingWriter(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, b: Any) -> int:  # type: ignore[override]
+    def write(self, b: Any) -> int:
         assert self.inner is not None
         self.inner.write(b)
         n = len(b)

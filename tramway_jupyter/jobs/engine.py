@@ -86,7 +86,7 @@ class WarmKernel:
     def start(self) -> None:
         t0 = time.perf_counter()
         # IPC sockets in a private directory: no TCP port, nothing another user can reach
-        self._ipc_dir = tempfile.mkdtemp(prefix="tj-kernel-")
+        self._ipc_dir: str | None = tempfile.mkdtemp(prefix="tj-kernel-")
         self.km = KernelManager(kernel_name=self.kernel_name, transport="ipc",
                                 ip=os.path.join(self._ipc_dir, "k"))
         kwargs: dict[str, Any] = {}
@@ -163,8 +163,9 @@ class WarmKernel:
             except Exception:  # pragma: no cover - best effort
                 pass
             self.km = None
-        if getattr(self, "_ipc_dir", None):
-            shutil.rmtree(self._ipc_dir, ignore_errors=True)
+        ipc_dir = getattr(self, "_ipc_dir", None)
+        if ipc_dir:
+            shutil.rmtree(ipc_dir, ignore_errors=True)
             self._ipc_dir = None
 
     def __enter__(self) -> WarmKernel:

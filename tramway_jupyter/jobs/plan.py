@@ -47,8 +47,7 @@ def expand_sources(data: str | os.PathLike[str] | Iterable[str | os.PathLike[str
         if not matches:
             raise PlanError(f"no data file matches {s!r}")
         out.extend(os.path.abspath(m) for m in matches)
-    seen: set[str] = set()
-    return [p for p in out if not (p in seen or seen.add(p))]
+    return list(dict.fromkeys(out))  # without duplicates, in order of first appearance
 
 
 def _is_roi_file(path: str) -> bool:

@@ -199,6 +199,7 @@ class InProcessShell:
                 raise CellTimeoutError(f"cell exceeded the time limit of {timeout} s")
 
             previous = signal.signal(signal.SIGALRM, _on_alarm)
+            assert timeout is not None  # implied by alarm (for the type checker)
             signal.setitimer(signal.ITIMER_REAL, float(timeout))
         try:
             with contextlib.redirect_stdout(self._streams[0]), \

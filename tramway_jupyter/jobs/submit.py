@@ -88,9 +88,10 @@ def submit(
         plan = _regroup_without(plan, set(cached), tasks_per_job or prof.tasks_per_job,
                                 n_workers, prof.backend)
     bd.write_plan(plan)
-    info = {"batch_id": batch_id, "name": name or _default_name(notebook, pipeline),
-            "created": time.time(), "notebook": notebook, "profile": prof.name,
-            "backend": prof.backend, "stages": [s.name for s in plan.stages]}
+    info: dict[str, Any] = {
+        "batch_id": batch_id, "name": name or _default_name(notebook, pipeline),
+        "created": time.time(), "notebook": notebook, "profile": prof.name,
+        "backend": prof.backend, "stages": [s.name for s in plan.stages]}
     bd.write_info(info)
     tasks = []
     for t in plan.tasks:
@@ -98,9 +99,9 @@ def submit(
                                "source": t.source, "roi_index": t.roi_index,
                                "fingerprint": t.fingerprint}
         if t.task_id in cached:
-            st = bd.read_status(t.task_id) or {}
+            status = bd.read_status(t.task_id) or {}
             row.update(state=State.DONE.value, cached_from=cached[t.task_id],
-                       notebook=st.get("notebook"), duration=st.get("duration"))
+                       notebook=status.get("notebook"), duration=status.get("duration"))
         else:
             row["state"] = State.PENDING.value
         tasks.append(row)
