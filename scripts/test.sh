@@ -5,7 +5,8 @@
 #   2. tramway-jupyter[test] in .venv, a real (non-editable) install that builds the JupyterLab
 #      extension with jlpm from the committed yarn.lock, then checks both extensions are enabled;
 #   3. the Slurm + munge + sshd testbed and the cluster-side Python (scripts/infra/start-infra.sh);
-#   4. ruff, then pytest over tests/ (unit, end-to-end, REST, browser, Slurm-over-SSH integration).
+#   4. ruff, mypy, then pytest over tests/ (unit, end-to-end, REST, browser, Slurm-over-SSH
+#      integration).
 # Extra arguments go to pytest (e.g. `bash scripts/test.sh -k local -x`).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -34,6 +35,9 @@ source "$REPO/.infra/infra.env"
 
 step "ruff"
 "$VENV/bin/ruff" check "$REPO"
+
+step "mypy"
+"$VENV/bin/mypy" tramway_jupyter/jobs tramway_jupyter/backends tramway_jupyter/server
 
 step "pytest"
 export PATH="$VENV/bin:$PATH"
