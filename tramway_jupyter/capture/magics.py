@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-from typing import Any
+from typing import Any, NoReturn
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
@@ -23,10 +23,10 @@ BATCHES_DIR = "tramway-batches"
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> NoReturn:
         raise CaptureError(f"%tramway: {message}\n{self.format_usage()}")
 
-    def exit(self, status: int = 0, message: str | None = None) -> None:  # --help
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:  # --help
         if message:
             print(message)
         raise _HelpShown()
@@ -66,6 +66,11 @@ class TramwayMagics(Magics):
         self.pipeline = Pipeline()
         self.last_batch: Any = None
 
+    @property
+    def _shell(self) -> Any:
+        assert self.shell is not None  # magics are registered on a shell
+        return self.shell
+
     @line_cell_magic
     def tramway(self, line: str, cell: str | None = None) -> Any:
         """``%%tramway parameters|setup|stage NAME [--per file|roi]`` or ``%tramway COMMAND``."""
@@ -83,7 +88,7 @@ class TramwayMagics(Magics):
     # -- capture ------------------------------------------------------------------------
     def _capture(self, line: str, cell: str) -> None:
         captured = self.pipeline.capture(line, cell)
-        result = self.shell.run_cell(cell, store_history=False)
+        result = self._shell.run_cell(cell, store_history=False)
         if captured.role == "parameters":
             self._preview_defaults()
         if result is not None and not result.success:
@@ -92,7 +97,7 @@ class TramwayMagics(Magics):
 
     def _preview_defaults(self) -> None:
         """Give the preview the parameters every task receives, where the cell did not set them."""
-        ns = self.shell.user_ns
+        ns = self._shell.user_ns
         for k, v in STANDARD_PARAMETERS.items():
             ns.setdefault(k, v)
         if ns.get("output_dir") in (None, "."):
@@ -154,7 +159,7 @@ class TramwayMagics(Magics):
     def _run(self, args: argparse.Namespace) -> Any:
         from .. import api
 
-        notebook = self.shell.user_ns.get("__session__") or None
+        notebook = self._shell.user_ns.get("__session__") or None
         batch = api.run(self.pipeline, args.data, **run_kwargs(args), notebook=notebook,
                         batches_root=args.batches_root or os.environ.get("TRAMWAY_JUPYTER_BATCHES")
                         or os.path.abspath(BATCHES_DIR))

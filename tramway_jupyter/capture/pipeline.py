@@ -12,7 +12,7 @@ import hashlib
 import json
 import shlex
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NoReturn, cast
 
 from ..exceptions import CaptureError
 
@@ -29,7 +29,7 @@ class Cell:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # raise instead of exiting the kernel
+    def error(self, message: str) -> NoReturn:  # raise instead of exiting the kernel
         raise CaptureError(f"%%tramway: {message}\n{self.format_usage()}")
 
 
@@ -62,7 +62,7 @@ def parse_magic_line(line: str) -> tuple[Role, str, Literal["file", "roi"]]:
         per = "roi"
     if not set(name) <= _NAME_OK:
         raise CaptureError(f"%%tramway: name {name!r} may only hold letters, digits, '-' and '_'")
-    return role, name, per
+    return role, str(name), cast(Literal["file", "roi"], per)
 
 
 @dataclass
