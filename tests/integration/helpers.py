@@ -46,7 +46,7 @@ def write_rois(path: Path, n: int) -> Path:
     import numpy as np
 
     from tramway_jupyter.analysis import write_rois as _write
-    from tramway_jupyter.jobs.plan import roi_file_for
+    from tramway_jupyter.analysis.rois import roi_file_for
 
     bounds = np.array([[i, 0.0, i + 1.0, 1.0] for i in range(n)])
     return Path(_write(bounds, roi_file_for(str(path))))

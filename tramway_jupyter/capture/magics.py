@@ -106,9 +106,9 @@ class TramwayMagics(Magics):
             ns["output_dir"] = os.path.abspath(os.path.join(PREVIEW_DIR, stem))
         os.makedirs(ns["output_dir"], exist_ok=True)
         if ns.get("roi_file") is None and ns.get("source") and ns.get("roi_index") is not None:
-            from ..jobs.plan import roi_file_for
+            from ..analysis.rois import roi_file_for
 
-            ns["roi_file"] = roi_file_for(str(ns["source"]))
+            ns["roi_file"] = str(roi_file_for(str(ns["source"])))
 
     # -- commands -----------------------------------------------------------------------
     def _command(self, line: str) -> Any:

@@ -54,11 +54,6 @@ def _is_roi_file(path: str) -> bool:
     return bool(re.search(r"[-_.]?roi\.txt$", path))
 
 
-def roi_file_for(path: str, suffix: str = DEFAULT_ROI_SUFFIX) -> str:
-    """TRamWAy's ROI file name for a data file: ``splitext(path)[0] + suffix``."""
-    return os.path.splitext(path)[0] + suffix
-
-
 def _count_rois(roi_file: str) -> int:
     from ..analysis import read_rois
 
@@ -91,7 +86,9 @@ def resolve_rois(path: str, rois: str | None) -> tuple[str | None, tuple[int, ..
     if spec == "none":
         return None, None
     suffix = DEFAULT_ROI_SUFFIX if spec in (None, "all") or selection is not None else spec
-    rf = roi_file_for(path, suffix)
+    from ..analysis.rois import roi_file_for
+
+    rf = str(roi_file_for(path, suffix))
     if not os.path.isfile(rf):
         if spec is None:
             return None, None

@@ -136,6 +136,7 @@ def _template_digest(nb: Any) -> str:
 def _reuse_done(store: Store, bd: BatchDir, plan: Plan) -> dict[str, str]:
     """Copy the artifacts of tasks already done with the same fingerprint; return their origins."""
     found = store.find_done(t.fingerprint for t in plan.tasks)
+    old_plans: dict[str, Plan | None] = {}
     out: dict[str, str] = {}
     for t in plan.tasks:
         hit = found.get(t.fingerprint)
@@ -146,13 +147,24 @@ def _reuse_done(store: Store, bd: BatchDir, plan: Plan) -> dict[str, str]:
         st = old.read_status(old_tid)
         if not st or st.get("state") != State.DONE.value:
             continue
-        if not _copy_task(old, old_tid, bd, t, st):
+        if old_dir not in old_plans:
+            try:
+                old_plans[old_dir] = old.read_plan()
+            except OSError:
+                old_plans[old_dir] = None
+        old_plan = old_plans[old_dir]
+        try:
+            old_key = old_plan.task(old_tid).file_key if old_plan is not None else t.file_key
+        except KeyError:
+            old_key = t.file_key
+        if not _copy_task(old, old_tid, old_key, bd, t, st):
             continue
         out[t.task_id] = f"{old_batch}/{old_tid}"
     return out
 
 
-def _copy_task(old: BatchDir, old_tid: str, new: BatchDir, t: Task, st: dict[str, Any]) -> bool:
+def _copy_task(old: BatchDir, old_tid: str, old_key: str, new: BatchDir, t: Task,
+               st: dict[str, Any]) -> bool:
     try:
         if old.notebook_path(old_tid).exists():
             shutil.copy2(old.notebook_path(old_tid), new.notebook_path(t.task_id))
@@ -161,7 +173,7 @@ def _copy_task(old: BatchDir, old_tid: str, new: BatchDir, t: Task, st: dict[str
             if src.exists():
                 shutil.copy2(src, new.results_path(t.task_id).with_suffix(suffix))
         if t.per == "file":
-            old_out = old.output_dir(_file_key_of(old, old_tid) or t.file_key)
+            old_out = old.output_dir(old_key)
             if old_out.exists():
                 shutil.copytree(old_out, new.output_dir(t.file_key), dirs_exist_ok=True)
     except OSError:
@@ -172,13 +184,6 @@ def _copy_task(old: BatchDir, old_tid: str, new: BatchDir, t: Task, st: dict[str
         "results": new.relative(new.results_path(t.task_id)) if st.get("results") else None,
     }, force=True)
     return True
-
-
-def _file_key_of(bd: BatchDir, task_id: str) -> str | None:
-    try:
-        return bd.read_plan().task(task_id).file_key
-    except (OSError, KeyError):
-        return None
 
 
 def _regroup_without(plan: Plan, skip: set[str], tasks_per_job: int | None, workers: int,

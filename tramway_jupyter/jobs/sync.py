@@ -23,7 +23,6 @@ def sync(ctx: BatchContext, verdicts: dict[int, tuple[State, str]] | None = None
     statuses = ctx.dir.read_statuses()
     rows = {t.task_id: t for t in ctx.store.tasks(ctx.batch_id)}
     now = time.time()
-    job_attempt = {j.job_index: j.attempt for j in plan.jobs}
     for job_index, (state, reason) in (verdicts or {}).items():
         try:
             job = plan.job(job_index)
@@ -71,11 +70,11 @@ def sync(ctx: BatchContext, verdicts: dict[int, tuple[State, str]] | None = None
         ) or row.duration != u["duration"]:
             updates.append(u)
     changed = ctx.store.update_tasks(ctx.batch_id, updates) if updates else 0
-    _sync_jobs(ctx, job_attempt)
+    _sync_jobs(ctx)
     return changed
 
 
-def _sync_jobs(ctx: BatchContext, job_attempt: dict[int, int]) -> None:
+def _sync_jobs(ctx: BatchContext) -> None:
     """A job is done/failed once all its tasks are final."""
     by_job: dict[int, list[str]] = {}
     for t in ctx.store.tasks(ctx.batch_id):

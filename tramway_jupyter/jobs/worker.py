@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from . import nbjson
@@ -347,12 +348,8 @@ def _mapper(bd: BatchDir, path_map: dict[str, str] | None) -> PathMapper:
 class _JobLog:
     """Copy the worker's log records into ``logs/job-J-aK.log`` while a job runs."""
 
-    def __init__(self, bd: BatchDir, job_index: int) -> None:
-        try:
-            attempt = bd.read_plan().job(job_index).attempt
-        except (OSError, KeyError):
-            attempt = 1
-        self.path = bd.job_log_path(job_index, attempt)
+    def __init__(self, path: Path) -> None:
+        self.path = path
 
     def __enter__(self) -> _JobLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -370,9 +367,9 @@ def run_job(batch_dir: str | os.PathLike[str], job_index: int, *, store_path: st
             path_map: dict[str, str] | None = None, kernels: KernelSlot | None = None) -> int:
     """Run one job of a batch in this process; return the number of tasks not done."""
     bd = BatchDir(batch_dir)
-    with _JobLog(bd, job_index):
-        runner = JobRunner(bd, job_index, store_path=store_path, path_mapper=_mapper(bd, path_map),
-                           kernels=kernels)
+    runner = JobRunner(bd, job_index, store_path=store_path, path_mapper=_mapper(bd, path_map),
+                       kernels=kernels)
+    with _JobLog(bd.job_log_path(job_index, runner.job.attempt)):
         return runner.run()
 
 
