@@ -97,7 +97,19 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX transitions_batch ON transitions(batch_id, id);
     """,
+    # 2: what a task recorded (so gather needs no status file per task), and the indexes of
+    # the paginated and aggregated queries of the sidebar and the CLI
+    """
+    ALTER TABLE tasks ADD COLUMN records TEXT;
+    ALTER TABLE tasks ADD COLUMN results TEXT;
+    CREATE INDEX tasks_stage_state ON tasks(batch_id, stage, state);
+    CREATE INDEX tasks_job ON tasks(batch_id, job_index);
+    """,
 )
+
+#: Columns the task listing may be sorted by (``task_page``).
+TASK_SORT_KEYS = frozenset({"rowid", "task_id", "stage", "source", "roi_index", "state",
+                            "attempt", "started", "finished", "duration"})
 
 
 @dataclass
@@ -167,9 +179,17 @@ class TaskRow:
     notebook: str | None  # path relative to the batch directory
     fingerprint: str | None
     cached_from: str | None
+    records: list[str] = field(default_factory=list)  # names the task recorded
+    results: str | None = None  # its records file, relative to the batch directory
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _task_row(r: sqlite3.Row) -> TaskRow:
+    d = {k: r[k] for k in _TASK_COLS}
+    d["records"] = json.loads(d["records"]) if d["records"] else []
+    return TaskRow(**d)
 
 
 _TASK_COLS = [f for f in TaskRow.__dataclass_fields__]
@@ -309,12 +329,15 @@ class Store:
                     t.get("cached_from"),
                     t.get("notebook"),
                     t.get("duration"),
+                    json.dumps(list(t["records"])) if t.get("records") else None,
+                    t.get("results"),
                 )
             )
             trans.append((batch_id, t["task_id"], t["job_index"], None, state, now))
         db.executemany(
             "INSERT INTO tasks (batch_id, task_id, job_index, stage, source, roi_index, state,"
-            " attempt, fingerprint, cached_from, notebook, duration) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " attempt, fingerprint, cached_from, notebook, duration, records, results)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
         db.executemany(
@@ -434,7 +457,69 @@ class Store:
             q += " AND stage = ?"
             args.append(stage)
         q += " ORDER BY rowid"
-        return [TaskRow(**{k: r[k] for k in _TASK_COLS}) for r in self._conn().execute(q, args)]
+        return [_task_row(r) for r in self._conn().execute(q, args)]
+
+    @staticmethod
+    def _task_filter(batch_id: str, states: Iterable[str | State] | None,
+                     stage: str | None) -> tuple[str, list[Any]]:
+        where = "batch_id = ?"
+        args: list[Any] = [batch_id]
+        if states is not None:
+            sl = [s.value if isinstance(s, State) else s for s in states]
+            where += f" AND state IN ({','.join('?' * len(sl))})"
+            args += sl
+        if stage is not None:
+            where += " AND stage = ?"
+            args.append(stage)
+        return where, args
+
+    def task_page(self, batch_id: str, *, states: Iterable[str | State] | None = None,
+                  stage: str | None = None, sort: str = "rowid", descending: bool = False,
+                  offset: int = 0, limit: int = 100) -> tuple[list[TaskRow], int]:
+        """One page of a batch's tasks and the number of tasks matching the filter."""
+        if sort not in TASK_SORT_KEYS:
+            raise ValueError(f"cannot sort tasks by {sort!r}; one of {sorted(TASK_SORT_KEYS)}")
+        if offset < 0 or limit < 0:
+            raise ValueError(f"offset and limit must be >= 0, got {offset} and {limit}")
+        where, args = self._task_filter(batch_id, states, stage)
+        db = self._conn()
+        total = db.execute(f"SELECT COUNT(*) FROM tasks WHERE {where}", args).fetchone()[0]
+        order = f"{sort} {'DESC' if descending else 'ASC'}" + ("" if sort == "rowid" else ", rowid")
+        rows = db.execute(f"SELECT * FROM tasks WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                          [*args, limit, offset])
+        return [_task_row(r) for r in rows], total
+
+    def iter_tasks(self, batch_id: str, *, states: Iterable[str | State] | None = None,
+                   stage: str | None = None, chunk: int = 5000) -> Iterator[TaskRow]:
+        """Every matching task, read ``chunk`` rows at a time (memory independent of the count)."""
+        states = None if states is None else list(states)
+        where, args = self._task_filter(batch_id, states, stage)
+        last = 0
+        db = self._conn()
+        while True:
+            rows = db.execute(f"SELECT rowid AS rid, * FROM tasks WHERE {where} AND rowid > ?"
+                              " ORDER BY rowid LIMIT ?", [*args, last, chunk]).fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield _task_row(r)
+            last = rows[-1]["rid"]
+
+    def task_counts(self, batch_id: str) -> dict[tuple[str, str], int]:
+        """``(stage, state) -> number of tasks``, from one aggregate query."""
+        rows = self._conn().execute(
+            "SELECT stage, state, COUNT(*) FROM tasks WHERE batch_id = ? GROUP BY stage, state",
+            (batch_id,))
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    def job_task_counts(self, batch_id: str) -> dict[int, dict[str, int]]:
+        """``job_index -> {state: number of tasks}``, from one aggregate query."""
+        out: dict[int, dict[str, int]] = {}
+        for r in self._conn().execute(
+                "SELECT job_index, state, COUNT(*) FROM tasks WHERE batch_id = ?"
+                " GROUP BY job_index, state", (batch_id,)):
+            out.setdefault(r[0], {})[r[1]] = r[2]
+        return out
 
     def task(self, batch_id: str, task_id: str) -> TaskRow:
         r = (
@@ -444,7 +529,7 @@ class Store:
         )
         if r is None:
             raise BatchNotFoundError(f"no task {task_id!r} in batch {batch_id!r}")
-        return TaskRow(**{k: r[k] for k in _TASK_COLS})
+        return _task_row(r)
 
     def update_tasks(self, batch_id: str, updates: Iterable[dict[str, Any]]) -> int:
         """Apply task updates in one transaction; each dict has ``task_id`` and the fields to set.
@@ -454,12 +539,14 @@ class Store:
         moved back by an update of an older attempt. Returns the number of tasks changed.
         """
         allowed = {"state", "attempt", "job_index", "started", "finished", "duration", "error",
-                   "notebook", "cached_from"}
+                   "notebook", "cached_from", "records", "results"}
         now = time.time()
         changed = 0
         with self._tx() as db:
             for u in updates:
                 u = {k: (v.value if isinstance(v, State) else v) for k, v in u.items()}
+                if isinstance(u.get("records"), (list, tuple)):
+                    u["records"] = json.dumps(list(u["records"])) if u["records"] else None
                 tid = u.pop("task_id")
                 host = u.pop("host", None)
                 bad = set(u) - allowed
