@@ -28,6 +28,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="where cells run: IPython inside the worker process (shell, the default: "
                         "~0.2 ms per cell) or a warm ipykernel per worker (kernel: ~4 ms per cell)")
     p.add_argument("--timeout", type=float, default=None, help="per-cell time limit (s)")
+    p.add_argument("--keep-notebooks", choices=["auto", "all", "failed"], default=None,
+                   help="which output notebooks to keep: 'all', 'failed' (tasks that did not end "
+                        "done), or 'auto' (the default: all in batches of up to 2,000 tasks, "
+                        "failed ones beyond; results, statuses and logs are always kept)")
     p.add_argument("--name", default=None, help="a name for the batch")
 
 
@@ -50,5 +54,6 @@ def run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "rois": args.rois, "profile": args.profile, "workers": args.workers,
         "tasks_per_job": args.tasks_per_job, "params": parse_params(args.param),
         "force": args.force, "isolate": True if args.isolate else None, "engine": args.engine,
-        "task_timeout": args.timeout, "name": args.name,
+        "task_timeout": args.timeout, "keep_notebooks": args.keep_notebooks,
+        "name": args.name,
     }

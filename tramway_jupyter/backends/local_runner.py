@@ -183,7 +183,6 @@ class Dispatcher:
         for w in list(self.workers):
             w.proc.kill()
             self._retire(w)
-        sync(self.ctx)
 
     def cancel(self) -> None:
         running = self.running

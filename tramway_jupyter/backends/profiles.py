@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..exceptions import ProfileError
+from ..jobs.plan_model import KEEP_NOTEBOOKS
 from ..paths import default_profiles_path
 
 if sys.version_info >= (3, 11):
@@ -71,6 +72,9 @@ class Profile:
     isolate: bool = False
     engine: str = "shell"  # "shell" (IPython in the worker, fastest) or "kernel" (a warm ipykernel)
     stage_data: bool = False
+    # output notebooks kept: "auto" (every task's up to KEEP_ALL_NOTEBOOKS_UP_TO tasks, then
+    # only failed tasks'), "all" or "failed"
+    keep_notebooks: str = "auto"
 
     # A subclass may set fields as plain class attributes (e.g. ``hostname = "maestro"``).
     _aliases: ClassVar[dict[str, str]] = {"hostname": "host", "username": "user"}
@@ -106,6 +110,9 @@ class Profile:
         if self.engine not in ("shell", "kernel"):
             raise ProfileError(
                 f"profile {self.name!r}: engine must be 'shell' or 'kernel', got {self.engine!r}")
+        if self.keep_notebooks not in KEEP_NOTEBOOKS:
+            raise ProfileError(f"profile {self.name!r}: keep_notebooks must be one of "
+                               f"{', '.join(KEEP_NOTEBOOKS)}, got {self.keep_notebooks!r}")
         if self.container_runtime not in ("apptainer", "singularity"):
             raise ProfileError(
                 f"profile {self.name!r}: container_runtime must be 'apptainer' or 'singularity',"

@@ -391,6 +391,10 @@ class SlurmBackend(Backend):
                     continue
             write_file_atomic(dest, content, made)
             names.append(name)
+        fetched = [n[len("status/"):-len(".json")] for n in names
+                   if n.startswith("status/") and n.endswith(".json")]
+        if fetched:  # the store learns what the cluster's workers wrote
+            sync(batch, task_ids=fetched)
         return names
 
     # -- cancel, fetch, cleanup -----------------------------------------------------------

@@ -151,7 +151,6 @@ class Batch:
         """Stop the batch (or some of its jobs); unfinished tasks end ``cancelled``."""
         with self._lock:
             self.backend.cancel(self.ctx, job_indices)
-            sync(self.ctx)
 
     def retry(self, *, tasks_per_job: int | None = None) -> int:
         """Run again the tasks that failed, were lost or cancelled; return how many."""

@@ -163,6 +163,7 @@ def make_plan(
     isolate: bool = False,
     engine: str = "shell",
     task_timeout: float | None = None,
+    keep_notebooks: str = "auto",
 ) -> Plan:
     """Tasks for every stage x data file (x ROI), grouped into jobs, with their dependencies."""
     pipeline.validate()
@@ -177,10 +178,11 @@ def make_plan(
 
     tasks: list[Task] = []
     # for each earlier stage, its tasks by (file key, ROI index or None)
-    produced: list[tuple[StageSpec, dict[tuple[str, int | None], Task]]] = []
+    produced: list[tuple[StageSpec, dict[tuple[str, int | None], Task], dict[str, list[Task]]]] = []
     for spec in stages:
         stage_tasks: list[Task] = []
         index: dict[tuple[str, int | None], Task] = {}
+        by_file: dict[str, list[Task]] = {}
         for f in files:
             rois_here: Sequence[int | None] = (
                 [None] if spec.per == "file" or f.rois is None else list(f.rois)
@@ -189,11 +191,11 @@ def make_plan(
             roi_hash = hash_file(f.roi_file)
             for r in rois_here:
                 deps: list[Task] = []
-                for up_spec, up_index in produced:
+                for up_spec, up_index, up_by_file in produced:
                     if up_spec.per == "file":
                         deps.append(up_index[(f.key, None)])
                     elif r is None:  # a per-file task waits for every ROI of its file
-                        deps += [t for (k, _r), t in up_index.items() if k == f.key]
+                        deps += up_by_file.get(f.key, [])
                     elif (f.key, r) in up_index:
                         deps.append(up_index[(f.key, r)])
                 tid = f"{spec.name}-{f.key}" + ("" if r is None else f"-r{r:03d}")
@@ -204,13 +206,13 @@ def make_plan(
                          params=params, depends_on=tuple(d.task_id for d in deps), fingerprint=fp)
                 stage_tasks.append(t)
                 index[(f.key, r)] = t
-        produced.append((spec, index))
+                by_file.setdefault(f.key, []).append(t)
+        produced.append((spec, index, by_file))
         tasks.extend(stage_tasks)
     if tasks_per_job is not None and tasks_per_job < 1:
         raise PlanError(f"tasks_per_job must be >= 1, got {tasks_per_job}")
     plan = Plan(batch_id=batch_id, stages=stages, tasks=tuple(tasks), jobs=(), isolate=isolate,
-                engine=engine,
-                task_timeout=task_timeout)
+                engine=engine, task_timeout=task_timeout, keep_notebooks=keep_notebooks)
     return group_jobs(plan, [t.task_id for t in tasks], tasks_per_job=tasks_per_job,
                       workers=workers, backend=backend)
 

@@ -14,6 +14,12 @@ Granularity = Literal["file", "roi"]
 
 PLAN_VERSION = 1
 
+#: Which output notebooks a batch keeps (run option ``--keep-notebooks``).
+KEEP_NOTEBOOKS = ("auto", "all", "failed")
+#: Under ``"auto"``, a batch of at most this many tasks keeps every output notebook; a larger one
+#: keeps those of the tasks that did not end done (a done task's results, status and log remain).
+KEEP_ALL_NOTEBOOKS_UP_TO = 2000
+
 
 @dataclass(frozen=True)
 class StageSpec:
@@ -86,7 +92,14 @@ class Plan:
     engine: str = "shell"  # "shell": IPython in the worker process; "kernel": a warm ipykernel
     kernel_name: str = "python3"
     task_timeout: float | None = None  # seconds per cell, None = no limit
+    keep_notebooks: str = "auto"  # see KEEP_NOTEBOOKS
     version: int = PLAN_VERSION
+
+    def keeps_notebook(self, done: bool) -> bool:
+        """Whether the output notebook of a task that ended (``done`` or not) is written."""
+        if not done or self.keep_notebooks == "all":
+            return True
+        return self.keep_notebooks == "auto" and len(self.tasks) <= KEEP_ALL_NOTEBOOKS_UP_TO
 
     def task(self, task_id: str) -> Task:
         return self._task_index()[task_id]
@@ -126,6 +139,7 @@ class Plan:
             "engine": self.engine,
             "kernel_name": self.kernel_name,
             "task_timeout": self.task_timeout,
+            "keep_notebooks": self.keep_notebooks,
         }
 
     def dumps(self) -> str:
@@ -142,5 +156,6 @@ class Plan:
             engine=d.get("engine", "shell"),
             kernel_name=d.get("kernel_name", "python3"),
             task_timeout=d.get("task_timeout"),
+            keep_notebooks=d.get("keep_notebooks", "auto"),
             version=int(d.get("version", PLAN_VERSION)),
         )

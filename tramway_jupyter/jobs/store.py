@@ -473,6 +473,19 @@ class Store:
             args.append(stage)
         return where, args
 
+    def tasks_by_id(self, batch_id: str, task_ids: Iterable[str]) -> dict[str, TaskRow]:
+        """The rows of these tasks (those that exist), read 500 at a time."""
+        ids = list(task_ids)
+        out: dict[str, TaskRow] = {}
+        db = self._conn()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            q = (f"SELECT * FROM tasks WHERE batch_id = ? AND task_id IN"
+                 f" ({','.join('?' * len(chunk))})")
+            for r in db.execute(q, [batch_id, *chunk]):
+                out[r["task_id"]] = _task_row(r)
+        return out
+
     def task_page(self, batch_id: str, *, states: Iterable[str | State] | None = None,
                   stage: str | None = None, sort: str = "rowid", descending: bool = False,
                   offset: int = 0, limit: int = 100) -> tuple[list[TaskRow], int]:

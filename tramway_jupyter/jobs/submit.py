@@ -47,6 +47,7 @@ def submit(
     isolate: bool | None = None,
     engine: str | None = None,
     task_timeout: float | None = None,
+    keep_notebooks: str | None = None,
     name: str | None = None,
     notebook: str | None = None,
     store: Store | None = None,
@@ -61,6 +62,8 @@ def submit(
         changes["isolate"] = isolate
     if engine is not None:
         changes["engine"] = engine
+    if keep_notebooks is not None:
+        changes["keep_notebooks"] = keep_notebooks
     if changes:
         prof = prof.replace(**changes)
     from ..backends.base import get_backend
@@ -81,8 +84,8 @@ def submit(
     plan = make_plan(batch_id, pipeline, data, rois=rois, params=params,
                      template_digests=digests, tasks_per_job=tasks_per_job or prof.tasks_per_job,
                      workers=n_workers, backend=prof.backend, isolate=prof.isolate,
-                     engine=prof.engine,
-                     task_timeout=task_timeout)
+                     engine=prof.engine, task_timeout=task_timeout,
+                     keep_notebooks=prof.keep_notebooks)
     cached = {} if force else _reuse_done(store, bd, plan)
     if cached:  # regroup only the tasks that must run
         plan = _regroup_without(plan, set(cached), tasks_per_job or prof.tasks_per_job,

@@ -4,30 +4,45 @@ The status files are the truth. A backend's verdict (``{job_index: (state, reaso
 speaks for jobs that ended without writing a final status for some task (killed, timed out,
 cancelled, node failure): those tasks get that state, written to their status file as well, so
 that the batch directory alone always tells the whole story.
+
+A sync reads only what may have changed: the status files of the jobs that have a verdict and
+of the tasks a backend names (the files it just fetched); local workers write the store
+themselves. Its cost follows what changed, never the size of the batch; ``full=True`` reads every
+status file (recovery and tests).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from .batchdir import new_status
 from .context import BatchContext
 from .states import FINAL_STATES, State
-from .worker import error_summary
+from .status import status_update
 
 
-def sync(ctx: BatchContext, verdicts: dict[int, tuple[State, str]] | None = None) -> int:
-    """Update the store from status files and verdicts; return the number of tasks changed."""
+def sync(ctx: BatchContext, verdicts: dict[int, tuple[State, str]] | None = None, *,
+         task_ids: Iterable[str] = (), full: bool = False) -> int:
+    """Update the store from status files and verdicts; return the number of tasks changed.
+
+    ``task_ids``: tasks whose status files may have changed (e.g. just fetched from a cluster).
+    """
     plan = ctx.plan
-    statuses = ctx.dir.read_statuses()
-    rows = {t.task_id: t for t in ctx.store.tasks(ctx.batch_id)}
-    now = time.time()
-    for job_index, (state, reason) in (verdicts or {}).items():
+    verdicts = verdicts or {}
+    wanted: set[str] = set(task_ids)
+    jobs = {}
+    for job_index in verdicts:
         try:
-            job = plan.job(job_index)
+            jobs[job_index] = plan.job(job_index)
         except KeyError:
             continue
+        wanted.update(jobs[job_index].task_ids)
+    statuses = ctx.dir.read_statuses() if full else ctx.dir.read_statuses(wanted)
+    now = time.time()
+    for job_index, job in jobs.items():
+        state, reason = verdicts[job_index]
         for tid in job.task_ids:
             st = statuses.get(tid)
             if st is not None and int(st.get("attempt", 1)) > job.attempt:
@@ -44,48 +59,37 @@ def sync(ctx: BatchContext, verdicts: dict[int, tuple[State, str]] | None = None
             )
             if ctx.dir.write_status(tid, new):
                 statuses[tid] = new
-    updates: list[dict[str, Any]] = []
-    for tid, st in statuses.items():
-        row = rows.get(tid)
-        if row is None:
-            continue
-        attempt = int(st.get("attempt", 1))
-        if attempt < row.attempt:
-            continue
-        err = st.get("error")
-        u = {
-            "task_id": tid,
-            "state": st["state"],
-            "attempt": attempt,
-            "job_index": st.get("job_index", row.job_index),
-            "started": st.get("started"),
-            "finished": st.get("finished"),
-            "duration": st.get("duration"),
-            "error": error_summary(err) if err else None,
-            "notebook": st.get("notebook"),
-            "host": st.get("host"),
-        }
-        if (row.state, row.attempt, row.error, row.notebook) != (
-            u["state"], u["attempt"], u["error"], u["notebook"]
-        ) or row.duration != u["duration"]:
-            updates.append(u)
-    changed = ctx.store.update_tasks(ctx.batch_id, updates) if updates else 0
-    _sync_jobs(ctx)
+    changed = 0
+    if statuses:
+        rows = ctx.store.tasks_by_id(ctx.batch_id, statuses)
+        updates: list[dict[str, Any]] = []
+        for tid, st in statuses.items():
+            row = rows.get(tid)
+            if row is None:
+                continue
+            u = status_update(tid, st)
+            if u["attempt"] < row.attempt:
+                continue
+            if (row.state, row.attempt, row.error, row.notebook, row.duration, row.records) != (
+                    u["state"], u["attempt"], u["error"], u["notebook"], u["duration"],
+                    u["records"]):
+                updates.append(u)
+        changed = ctx.store.update_tasks(ctx.batch_id, updates) if updates else 0
+    if changed or verdicts or full:
+        sync_jobs(ctx)
     return changed
 
 
-def _sync_jobs(ctx: BatchContext) -> None:
-    """A job is done/failed once all its tasks are final."""
-    by_job: dict[int, list[str]] = {}
-    for t in ctx.store.tasks(ctx.batch_id):
-        by_job.setdefault(t.job_index, []).append(t.state)
+def sync_jobs(ctx: BatchContext) -> None:
+    """A job is done/failed once all its tasks are final (one aggregate query)."""
+    by_job = ctx.store.job_task_counts(ctx.batch_id)
     for j in ctx.store.jobs(ctx.batch_id):
-        states = by_job.get(j.job_index)
-        if not states or j.state in ("done", "failed", "cancelled", "lost"):
+        counts = by_job.get(j.job_index)
+        if not counts or j.state in ("done", "failed", "cancelled", "lost"):
             continue
-        if all(State(s) in FINAL_STATES for s in states):
-            final = "done" if all(s == "done" for s in states) else (
-                "cancelled" if all(s == "cancelled" for s in states) else "failed")
+        if all(State(s) in FINAL_STATES for s in counts):
+            final = "done" if set(counts) == {"done"} else (
+                "cancelled" if set(counts) == {"cancelled"} else "failed")
             ctx.store.update_job(ctx.batch_id, j.job_index, state=final, finished=time.time())
-        elif any(s == "running" for s in states) and j.state in ("pending", "queued"):
+        elif counts.get("running") and j.state in ("pending", "queued"):
             ctx.store.update_job(ctx.batch_id, j.job_index, state="running")

@@ -37,6 +37,7 @@ from .plan_model import Job, Plan, Task
 from .shell_engine import InProcessShell
 from .shell_engine import available as shell_engine_available
 from .states import State
+from .status import error_summary, status_update
 
 logger = logging.getLogger("tramway_jupyter.worker")
 
@@ -100,20 +101,8 @@ class StoreReporter:
     def task(self, task_id: str, status: dict[str, Any]) -> None:
         if self.store is None:
             return
-        err = status.get("error")
         try:
-            self.store.update_tasks(self.batch_id, [{
-                "task_id": task_id,
-                "state": status["state"],
-                "attempt": status["attempt"],
-                "job_index": status["job_index"],
-                "started": status.get("started"),
-                "finished": status.get("finished"),
-                "duration": status.get("duration"),
-                "error": error_summary(err) if err else None,
-                "notebook": status.get("notebook"),
-                "host": status.get("host"),
-            }])
+            self.store.update_tasks(self.batch_id, [status_update(task_id, status)])
         except Exception:  # the status file is the truth; a busy store must not fail a task
             logger.exception("could not record task %s in the store", task_id)
 
@@ -124,13 +113,6 @@ class StoreReporter:
             self.store.update_job(self.batch_id, job_index, **fields)
         except Exception:
             logger.exception("could not record job %s in the store", job_index)
-
-
-def error_summary(err: dict[str, Any]) -> str:
-    cell = err.get("cell_index")
-    where = f" (cell {cell})" if cell is not None else ""
-    msg = f"{err.get('ename', 'Error')}: {err.get('evalue', '')}".strip()
-    return (msg[:300] + "…" if len(msg) > 300 else msg) + where
 
 
 class KernelSlot:
@@ -277,10 +259,13 @@ class JobRunner:
         finished = time.time()
         if error is not None:
             self._mark_failed_notebook(nb, error)
-        atomic_write_text(self.dir.notebook_path(task.task_id), json.dumps(nb))
+        kept = self.plan.keeps_notebook(done=error is None)
+        if kept:
+            atomic_write_text(self.dir.notebook_path(task.task_id), json.dumps(nb))
         state = State.DONE if error is None else State.FAILED
         self._status(task, state, started=started, finished=finished,
-                     duration=round(finished - started, 4), error=error, notebook=nb_rel,
+                     duration=round(finished - started, 4), error=error,
+                     notebook=nb_rel if kept else None,
                      results=res_rel if records else None, records=records)
         if error:
             logger.warning("task %s failed: %s", task.task_id, error_summary(error))
