@@ -412,10 +412,19 @@ class Store:
         with self._tx() as db:
             self._insert_jobs(db, batch_id, jobs)
 
-    def jobs(self, batch_id: str) -> list[JobRow]:
-        rows = self._conn().execute(
-            "SELECT * FROM jobs WHERE batch_id = ? ORDER BY job_index", (batch_id,)
-        )
+    def jobs(self, batch_id: str, job_indices: Iterable[int] | None = None) -> list[JobRow]:
+        """The batch's jobs (or those of ``job_indices``), by index."""
+        if job_indices is None:
+            rows = list(self._conn().execute(
+                "SELECT * FROM jobs WHERE batch_id = ? ORDER BY job_index", (batch_id,)))
+        else:
+            ids = sorted(set(job_indices))
+            rows = []
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                rows += self._conn().execute(
+                    f"SELECT * FROM jobs WHERE batch_id = ? AND job_index IN"
+                    f" ({','.join('?' * len(chunk))}) ORDER BY job_index", [batch_id, *chunk])
         return [JobRow(**{k: r[k] for k in _JOB_COLS}) for r in rows]
 
     def update_job(self, batch_id: str, job_index: int, **fields: Any) -> None:
@@ -525,13 +534,22 @@ class Store:
             (batch_id,))
         return {(r[0], r[1]): r[2] for r in rows}
 
-    def job_task_counts(self, batch_id: str) -> dict[int, dict[str, int]]:
-        """``job_index -> {state: number of tasks}``, from one aggregate query."""
+    def job_task_counts(self, batch_id: str,
+                        job_indices: Iterable[int] | None = None) -> dict[int, dict[str, int]]:
+        """``job_index -> {state: number of tasks}`` (of every job, or of ``job_indices``)."""
         out: dict[int, dict[str, int]] = {}
-        for r in self._conn().execute(
-                "SELECT job_index, state, COUNT(*) FROM tasks WHERE batch_id = ?"
-                " GROUP BY job_index, state", (batch_id,)):
-            out.setdefault(r[0], {})[r[1]] = r[2]
+        db = self._conn()
+        if job_indices is None:
+            chunks: list[list[int]] = [[]]
+        else:
+            ids = sorted(set(job_indices))
+            chunks = [ids[i : i + 500] for i in range(0, len(ids), 500)]
+        for chunk in chunks:
+            where = "" if job_indices is None else \
+                f" AND job_index IN ({','.join('?' * len(chunk))})"
+            for r in db.execute("SELECT job_index, state, COUNT(*) FROM tasks WHERE batch_id = ?"
+                                f"{where} GROUP BY job_index, state", [batch_id, *chunk]):
+                out.setdefault(r[0], {})[r[1]] = r[2]
         return out
 
     def task(self, batch_id: str, task_id: str) -> TaskRow:

@@ -60,6 +60,7 @@ def sync(ctx: BatchContext, verdicts: dict[int, tuple[State, str]] | None = None
             if ctx.dir.write_status(tid, new):
                 statuses[tid] = new
     changed = 0
+    touched: set[int] = set(jobs)
     if statuses:
         rows = ctx.store.tasks_by_id(ctx.batch_id, statuses)
         updates: list[dict[str, Any]] = []
@@ -74,16 +75,22 @@ def sync(ctx: BatchContext, verdicts: dict[int, tuple[State, str]] | None = None
                     u["state"], u["attempt"], u["error"], u["notebook"], u["duration"],
                     u["records"]):
                 updates.append(u)
+                touched.update((row.job_index, u.get("job_index", row.job_index)))
         changed = ctx.store.update_tasks(ctx.batch_id, updates) if updates else 0
-    if changed or verdicts or full:
+    if full:
         sync_jobs(ctx)
+    elif touched:
+        sync_jobs(ctx, touched)
     return changed
 
 
-def sync_jobs(ctx: BatchContext) -> None:
-    """A job is done/failed once all its tasks are final (one aggregate query)."""
-    by_job = ctx.store.job_task_counts(ctx.batch_id)
-    for j in ctx.store.jobs(ctx.batch_id):
+def sync_jobs(ctx: BatchContext, job_indices: Iterable[int] | None = None) -> None:
+    """A job is done/failed once all its tasks are final (one aggregate query).
+
+    Only ``job_indices`` are looked at when given (the jobs whose tasks just changed).
+    """
+    by_job = ctx.store.job_task_counts(ctx.batch_id, job_indices)
+    for j in ctx.store.jobs(ctx.batch_id, job_indices):
         counts = by_job.get(j.job_index)
         if not counts or j.state in ("done", "failed", "cancelled", "lost"):
             continue

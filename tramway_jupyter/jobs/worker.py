@@ -148,6 +148,29 @@ class KernelSlot:
             self.kernel = None
 
 
+_plan_cache: dict[str, tuple[tuple[int, int], Plan]] = {}
+
+
+def read_plan_cached(batch_dir: BatchDir) -> Plan:
+    """The batch's plan, parsed again only when ``plan.json`` changed (a retry appends jobs).
+
+    A serving worker runs many jobs of one batch: a 100,000-task plan takes ~1 s to parse.
+    """
+    key = str(batch_dir.plan_path)
+    try:
+        st = os.stat(key)
+    except FileNotFoundError:
+        return batch_dir.read_plan()  # raises its own clear error
+    stamp = (st.st_mtime_ns, st.st_size)
+    hit = _plan_cache.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    plan = batch_dir.read_plan()
+    _plan_cache.clear()
+    _plan_cache[key] = (stamp, plan)
+    return plan
+
+
 class JobRunner:
     """Run the tasks of one job of a batch."""
 
@@ -155,7 +178,7 @@ class JobRunner:
                  path_mapper: PathMapper | None = None, kernels: KernelSlot | None = None,
                  reporter: StoreReporter | None = None) -> None:
         self.dir = batch_dir
-        self.plan: Plan = batch_dir.read_plan()
+        self.plan: Plan = read_plan_cached(batch_dir)
         self.job: Job = self.plan.job(job_index)
         self.map = path_mapper or PathMapper()
         self.reporter = reporter or StoreReporter(store_path, self.plan.batch_id)
