@@ -29,6 +29,7 @@ from typing import Any
 from ..exceptions import BackendError, SubmitError
 from ..jobs.batchdir import atomic_write_text
 from ..jobs.context import BatchContext
+from ..jobs.journal import journal_job_index
 from ..jobs.plan import hash_file
 from ..jobs.states import FINAL_STATES, State
 from ..jobs.sync import sync
@@ -362,7 +363,8 @@ class SlurmBackend(Backend):
                 continue
             unfinished = [
                 t for t in job.task_ids
-                if not (st := batch.dir.read_status(t)) or int(st.get("attempt", 1)) < job.attempt
+                if not (st := batch.dir.read_status(t, job.job_index))
+                or int(st.get("attempt", 1)) < job.attempt
                 or (int(st.get("attempt", 1)) == job.attempt and State(st["state"]) not in FINAL_STATES)
             ]
             if unfinished:
@@ -370,31 +372,32 @@ class SlurmBackend(Backend):
         return verdicts
 
     def _merge_incoming(self, batch: BatchContext, data: bytes) -> list[str]:
-        """Write the files of a fetched tar; status files never move a final state back.
+        """Write the files of a fetched tar, then bring the store up to date with its journals.
 
-        A status file of an older attempt, or a live one over a final one of the same attempt
-        (a verdict written here), is ignored; identical files are not rewritten.
+        A job's status journal has one writer, the job's worker on the cluster, and only grows:
+        the fetched copy replaces the local one whole. Verdicts decided here are in
+        ``status/local.jsonl``, which the cluster never has. Identical files are not rewritten.
         """
         root = batch.dir.root
         made: set[Path] = set()
         names = []
+        jobs = []
         for name, content in iter_tar_files(data):
             dest = root / name
             if name.startswith("status/"):
+                job = journal_job_index(name[len("status/"):])
+                if job is None:
+                    continue  # the cluster has nothing else to say in status/
                 try:
-                    old_bytes = dest.read_bytes()
+                    if dest.read_bytes() == content:
+                        continue
                 except FileNotFoundError:
-                    old_bytes = None
-                if old_bytes == content:
-                    continue
-                if old_bytes is not None and not _status_newer(content, old_bytes):
-                    continue
+                    pass
+                jobs.append(job)
             write_file_atomic(dest, content, made)
             names.append(name)
-        fetched = [n[len("status/"):-len(".json")] for n in names
-                   if n.startswith("status/") and n.endswith(".json")]
-        if fetched:  # the store learns what the cluster's workers wrote
-            sync(batch, task_ids=fetched)
+        if jobs:  # the store learns what the cluster's workers wrote
+            sync(batch, jobs=jobs)
         return names
 
     # -- cancel, fetch, cleanup -----------------------------------------------------------
@@ -455,18 +458,6 @@ class SlurmBackend(Backend):
     def close(self) -> None:
         self._status_since.clear()
         self._fetch_since.clear()
-
-
-def _status_newer(new_bytes: bytes, old_bytes: bytes) -> bool:
-    """Whether a fetched status may replace the local one (see ``_merge_incoming``)."""
-    try:
-        new, old = json.loads(new_bytes), json.loads(old_bytes)
-        na, oa = int(new.get("attempt", 1)), int(old.get("attempt", 1))
-        old_final = State(old.get("state", "pending")) in FINAL_STATES
-        new_final = State(new.get("state", "pending")) in FINAL_STATES
-    except (ValueError, TypeError, AttributeError):
-        return True
-    return not (na < oa or (na == oa and old_final and not new_final))
 
 
 register_backend("slurm", SlurmBackend)

@@ -95,7 +95,7 @@ class Batch:
     def task_status(self, task_id: str) -> dict[str, Any]:
         """The full status of a task (error with traceback and cell source, host, paths...)."""
         row = self.store.task(self.batch_id, task_id)
-        st = self.dir.read_status(task_id) or {}
+        st = self.dir.read_status(task_id, row.job_index) or {}
         return {**row.to_dict(), **{k: v for k, v in st.items() if v is not None},
                 "state": row.state}
 

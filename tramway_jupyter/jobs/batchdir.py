@@ -7,9 +7,12 @@ be staged to a cluster's scratch in one tar stream and brought back the same way
       batch.json                 what was submitted (id, name, profile, notebook, created)
       plan.json                  the manifest: stages, tasks, jobs (see plan_model)
       templates/<stage>.ipynb    one template notebook per stage
-      notebooks/<task>.ipynb     executed output notebook per task
-      results/<task>.pkl         objects recorded with tramway_jupyter.record()
-      status/<task>.json         the task's status, written atomically: the source of truth
+      notebooks/<task>.ipynb     executed output notebook per task (every task's in batches of up
+                                 to 2,000 tasks, then those that did not end done: --keep-notebooks)
+      results/<task>.pkl         objects recorded with tramway_jupyter.record() (if any)
+      status/job-<j>.jsonl       the status records of job j's tasks, appended by its worker,
+      status/local.jsonl         and those decided on the submitting host: the source of truth
+                                 (see journal.py)
       logs/job-<j>-a<k>.log      one log per job attempt (the worker's, or the scheduler's stdout)
       outputs/<file_key>/        the output_dir shared by the stages of one data file
 """
@@ -24,6 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .journal import LOCAL_JOURNAL, JournalReader, append, job_journal_name
 from .plan_model import Plan
 from .states import State
 
@@ -60,6 +64,8 @@ class BatchDir:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        self._journals = JournalReader(self.root / STATUS_DIR)
+        self._job_of: dict[str, int] | None = None
 
     def __repr__(self) -> str:
         return f"BatchDir({str(self.root)!r})"
@@ -82,8 +88,10 @@ class BatchDir:
     def results_path(self, task_id: str) -> Path:
         return self.root / RESULTS_DIR / f"{task_id}.pkl"
 
-    def status_path(self, task_id: str) -> Path:
-        return self.root / STATUS_DIR / f"{task_id}.json"
+    def journal_path(self, job_index: int | None) -> Path:
+        """A job's status journal; ``None``: the submitting host's (``local.jsonl``)."""
+        name = LOCAL_JOURNAL if job_index is None else job_journal_name(job_index)
+        return self.root / STATUS_DIR / name
 
     def job_log_path(self, job_index: int, attempt: int = 1) -> Path:
         return self.root / LOGS_DIR / f"job-{job_index}-a{attempt}.log"
@@ -114,46 +122,39 @@ class BatchDir:
     def read_info(self) -> dict[str, Any]:
         return json.loads(self.info_path.read_text())
 
-    # -- status files -------------------------------------------------------------------
-    def read_status(self, task_id: str) -> dict[str, Any] | None:
-        try:
-            return json.loads(self.status_path(task_id).read_text())
-        except FileNotFoundError:
-            return None
-        except json.JSONDecodeError:  # cannot happen with atomic writes, but never crash a poll
-            return None
+    # -- task statuses ----------------------------------------------------------------
+    def _job_of_task(self, task_id: str) -> int | None:
+        if self._job_of is None or task_id not in self._job_of:
+            try:
+                self._job_of = {t.task_id: t.job_index for t in self.read_plan().tasks}
+            except FileNotFoundError:
+                self._job_of = {}
+        return self._job_of.get(task_id)
 
-    def write_status(self, task_id: str, status: dict[str, Any], *, force: bool = False) -> bool:
-        """Write a task's status atomically.
+    def read_status(self, task_id: str, job_index: int | None = None) -> dict[str, Any] | None:
+        """The task's current status record (``job_index``: its job now, read from the plan
+        when not given), or None if nothing was recorded yet."""
+        job = job_index if job_index is not None else self._job_of_task(task_id)
+        jobs = [] if job is None or job < 0 else [job]
+        return self._journals.statuses(jobs=jobs, task_ids=[task_id]).get(task_id)
 
-        A status of an older attempt never overwrites a newer one (a straggler of a killed
-        attempt must not undo a retry), unless ``force``. Returns whether it was written.
+    def write_status(self, task_id: str, status: dict[str, Any], *, worker: bool = False) -> bool:
+        """Record a task's status: in its job's journal (``worker``) or the local journal.
+
+        Appends one line; readers pick the record that counts (see :mod:`.journal`), so a
+        straggler of an older attempt never undoes a retry. Returns True (written).
         """
-        if not force:
-            old = self.read_status(task_id)
-            if old is not None and int(old.get("attempt", 1)) > int(status.get("attempt", 1)):
-                return False
         status = dict(status, task_id=task_id, updated=time.time())
-        atomic_write_text(self.status_path(task_id), json.dumps(status))
+        job = status.get("job_index") if worker else None
+        append(self.journal_path(job if job is not None and job >= 0 else None), [status])
         return True
 
-    def read_statuses(self, task_ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
-        """Read every status file (or those of ``task_ids``), in one directory scan."""
-        out: dict[str, dict[str, Any]] = {}
-        sdir = self.root / STATUS_DIR
-        if task_ids is None:
-            try:
-                names = [e.name for e in os.scandir(sdir) if e.name.endswith(".json")]
-            except FileNotFoundError:
-                return out
-            wanted = [n[:-5] for n in names]
-        else:
-            wanted = list(task_ids)
-        for tid in wanted:
-            st = self.read_status(tid)
-            if st is not None:
-                out[tid] = st
-        return out
+    def read_statuses(self, task_ids: Iterable[str] | None = None, *,
+                      jobs: Iterable[int] | None = None) -> dict[str, dict[str, Any]]:
+        """Current status records: of every task (or of ``task_ids``), from every journal or
+        from those of ``jobs`` and the local one. Reads only what was appended since the last
+        call on this BatchDir."""
+        return self._journals.statuses(jobs=jobs, task_ids=task_ids)
 
 
 def new_status(state: State, *, attempt: int, job_index: int, **fields: Any) -> dict[str, Any]:

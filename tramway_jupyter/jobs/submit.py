@@ -183,9 +183,9 @@ def _copy_task(old: BatchDir, old_tid: str, old_key: str, new: BatchDir, t: Task
         return False
     new.write_status(t.task_id, {
         **st, "attempt": 1, "job_index": -1, "cached_from": f"{old.root.name}/{old_tid}",
-        "notebook": new.relative(new.notebook_path(t.task_id)),
+        "notebook": new.relative(new.notebook_path(t.task_id)) if st.get("notebook") else None,
         "results": new.relative(new.results_path(t.task_id)) if st.get("results") else None,
-    }, force=True)
+    })
     return True
 
 

@@ -24,24 +24,24 @@ from .status import status_update
 
 
 def sync(ctx: BatchContext, verdicts: dict[int, tuple[State, str]] | None = None, *,
-         task_ids: Iterable[str] = (), full: bool = False) -> int:
-    """Update the store from status files and verdicts; return the number of tasks changed.
+         jobs: Iterable[int] = (), full: bool = False) -> int:
+    """Update the store from status journals and verdicts; return the number of tasks changed.
 
-    ``task_ids``: tasks whose status files may have changed (e.g. just fetched from a cluster).
+    Reads the journals of the jobs with a verdict and of ``jobs`` (e.g. just fetched from a
+    cluster), and the local journal; ``full``: every journal.
     """
     plan = ctx.plan
     verdicts = verdicts or {}
-    wanted: set[str] = set(task_ids)
-    jobs = {}
+    judged = {}
     for job_index in verdicts:
         try:
-            jobs[job_index] = plan.job(job_index)
+            judged[job_index] = plan.job(job_index)
         except KeyError:
             continue
-        wanted.update(jobs[job_index].task_ids)
-    statuses = ctx.dir.read_statuses() if full else ctx.dir.read_statuses(wanted)
+    statuses = ctx.dir.read_statuses() if full else \
+        ctx.dir.read_statuses(jobs={*jobs, *judged})
     now = time.time()
-    for job_index, job in jobs.items():
+    for job_index, job in judged.items():
         state, reason = verdicts[job_index]
         for tid in job.task_ids:
             st = statuses.get(tid)
@@ -60,7 +60,7 @@ def sync(ctx: BatchContext, verdicts: dict[int, tuple[State, str]] | None = None
             if ctx.dir.write_status(tid, new):
                 statuses[tid] = new
     changed = 0
-    touched: set[int] = set(jobs)
+    touched: set[int] = set(judged)
     if statuses:
         rows = ctx.store.tasks_by_id(ctx.batch_id, statuses)
         updates: list[dict[str, Any]] = []

@@ -191,8 +191,8 @@ class JobRunner:
     def _status(self, task: Task, state: State, **fields: Any) -> dict[str, Any]:
         st = new_status(state, attempt=self.job.attempt, job_index=self.job.job_index,
                         host=self.host, pid=os.getpid(), **fields)
-        if self.dir.write_status(task.task_id, st):
-            self.reporter.task(task.task_id, st)
+        self.dir.write_status(task.task_id, st, worker=True)
+        self.reporter.task(task.task_id, st)
         return st
 
     def _template(self, stage: str) -> Any:
@@ -202,7 +202,7 @@ class JobRunner:
 
     def _upstream_problem(self, task: Task) -> str | None:
         for dep in task.depends_on:
-            st = self.dir.read_status(dep)
+            st = self.dir.read_status(dep, self.plan.task(dep).job_index)
             state = st["state"] if st else "missing"
             if state != State.DONE.value:
                 return f"upstream task {dep} is {state}"
@@ -219,7 +219,7 @@ class JobRunner:
         bad = 0
         try:
             for task in tasks:
-                st = self.dir.read_status(task.task_id)
+                st = self.dir.read_status(task.task_id, self.job.job_index)
                 if st and int(st.get("attempt", 1)) >= self.job.attempt and State(st["state"]).is_final:
                     continue  # already ended (e.g. cancelled before this job started)
                 try:

@@ -146,12 +146,8 @@ class BatchService:
 
     def task(self, batch_id: str, task_id: str) -> dict[str, Any]:
         row, task = self._task(batch_id, task_id)
-        bd = BatchDir(row.batch_dir)
-        status = None
-        spath = bd.status_path(task.task_id)
-        if spath.exists():
-            confine(bd.root, spath)
-            status = bd.read_status(task.task_id)
+        # the journal is found by job index (an integer), never by a path from the request
+        status = BatchDir(row.batch_dir).read_status(task.task_id, task.job_index)
         return {
             "batch_id": row.batch_id,
             "task": self._task_dict(task),
@@ -195,7 +191,7 @@ class BatchService:
         bd = BatchDir(row.batch_dir)
         rel = task.notebook
         if not rel:
-            status = bd.read_status(task.task_id) or {}
+            status = bd.read_status(task.task_id, task.job_index) or {}
             rel = status.get("notebook")
         candidate = Path(rel) if rel else bd.notebook_path(task.task_id)
         path = confine(bd.root, candidate)

@@ -107,7 +107,7 @@ def test_poll_is_one_round_trip_and_explains_dead_jobs(tmp_path, fake):
     remote = tmp_path / "remote" / "b1"
     # tess-0 wrote its final status; tess-1 was killed at its walltime; infer jobs still pending
     st = new_status(State.DONE, attempt=1, job_index=0)
-    (remote / "status" / "tess-0.json").write_text(json.dumps(dict(st, task_id="tess-0")))
+    (remote / "status" / "job-0.jsonl").write_text(json.dumps(dict(st, task_id="tess-0")) + "\n")
     fake.set_job("100", [scontrol_line("100", 0, "COMPLETED"),
                          scontrol_line("100", 1, "TIMEOUT", "0:15", "TimeLimit")])
     fake.set_job("101", ["JobId=101 ArrayJobId=101 ArrayTaskId=0-1 JobState=PENDING"
@@ -168,7 +168,8 @@ def test_final_local_status_is_not_undone_by_a_stale_remote_one(tmp_path, fake):
     be.submit(ctx, [0, 1])
     ctx.dir.write_status("tess-0", new_status(State.CANCELLED, attempt=1, job_index=0))
     remote = tmp_path / "remote" / "b1"
-    (remote / "status" / "tess-0.json").write_text(json.dumps(new_status(State.RUNNING, attempt=1, job_index=0)))
+    (remote / "status" / "job-0.jsonl").write_text(
+        json.dumps(dict(new_status(State.RUNNING, attempt=1, job_index=0), task_id="tess-0")) + "\n")
     be.fetch(ctx)
     assert ctx.dir.read_status("tess-0")["state"] == "cancelled"
 
