@@ -7,6 +7,7 @@ import ast
 from typing import Any
 
 from .exceptions import CaptureError
+from .jobs.outputs import DEFAULT_MAX_OUTPUT_BYTES, format_size, parse_size
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -28,7 +29,19 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="where cells run: IPython inside the worker process (shell, the default: "
                         "~0.2 ms per cell) or a warm ipykernel per worker (kernel: ~4 ms per cell)")
     p.add_argument("--timeout", type=float, default=None, help="per-cell time limit (s)")
+    p.add_argument("--max-output", type=_size, default=None, metavar="SIZE",
+                   help="stdout/stderr text kept in each task's output notebook, over its cells "
+                        "(its head and its tail; all of it goes to logs/task-ID.log), e.g. 200k, "
+                        f"1M, 0 for no limit (default: the profile's max_output, else "
+                        f"{format_size(DEFAULT_MAX_OUTPUT_BYTES)})")
     p.add_argument("--name", default=None, help="a name for the batch")
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:
@@ -50,5 +63,5 @@ def run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "rois": args.rois, "profile": args.profile, "workers": args.workers,
         "tasks_per_job": args.tasks_per_job, "params": parse_params(args.param),
         "force": args.force, "isolate": True if args.isolate else None, "engine": args.engine,
-        "task_timeout": args.timeout, "name": args.name,
+        "task_timeout": args.timeout, "name": args.name, "max_output": args.max_output,
     }

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..exceptions import ProfileError
+from ..jobs.outputs import DEFAULT_MAX_OUTPUT_BYTES, parse_size
 from ..paths import default_profiles_path
 
 if sys.version_info >= (3, 11):
@@ -71,6 +72,8 @@ class Profile:
     isolate: bool = False
     engine: str = "shell"  # "shell" (IPython in the worker, fastest) or "kernel" (a warm ipykernel)
     stage_data: bool = False
+    # stdout/stderr text kept per task in its output notebook: bytes or "200k", "1M"; 0 = no limit
+    max_output: int | str = DEFAULT_MAX_OUTPUT_BYTES
 
     # A subclass may set fields as plain class attributes (e.g. ``hostname = "maestro"``).
     _aliases: ClassVar[dict[str, str]] = {"hostname": "host", "username": "user"}
@@ -106,6 +109,10 @@ class Profile:
         if self.engine not in ("shell", "kernel"):
             raise ProfileError(
                 f"profile {self.name!r}: engine must be 'shell' or 'kernel', got {self.engine!r}")
+        try:
+            self.max_output = parse_size(self.max_output)
+        except ValueError as exc:
+            raise ProfileError(f"profile {self.name!r}: max_output: {exc}") from None
         if self.container_runtime not in ("apptainer", "singularity"):
             raise ProfileError(
                 f"profile {self.name!r}: container_runtime must be 'apptainer' or 'singularity',"

@@ -10,6 +10,8 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
+from .outputs import DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_RICH_BYTES, DEFAULT_MAX_RICH_OUTPUTS
+
 Granularity = Literal["file", "roi"]
 
 PLAN_VERSION = 1
@@ -86,6 +88,10 @@ class Plan:
     engine: str = "shell"  # "shell": IPython in the worker process; "kernel": a warm ipykernel
     kernel_name: str = "python3"
     task_timeout: float | None = None  # seconds per cell, None = no limit
+    # kept in a task's output notebook (the log has all the text); 0 = no limit
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES  # stdout/stderr text, per task
+    max_rich_outputs: int = DEFAULT_MAX_RICH_OUTPUTS  # images, HTML..., per task
+    max_rich_bytes: int = DEFAULT_MAX_RICH_BYTES
     version: int = PLAN_VERSION
 
     def task(self, task_id: str) -> Task:
@@ -126,6 +132,9 @@ class Plan:
             "engine": self.engine,
             "kernel_name": self.kernel_name,
             "task_timeout": self.task_timeout,
+            "max_output_bytes": self.max_output_bytes,
+            "max_rich_outputs": self.max_rich_outputs,
+            "max_rich_bytes": self.max_rich_bytes,
         }
 
     def dumps(self) -> str:
@@ -142,5 +151,8 @@ class Plan:
             engine=d.get("engine", "shell"),
             kernel_name=d.get("kernel_name", "python3"),
             task_timeout=d.get("task_timeout"),
+            max_output_bytes=int(d.get("max_output_bytes", DEFAULT_MAX_OUTPUT_BYTES)),
+            max_rich_outputs=int(d.get("max_rich_outputs", DEFAULT_MAX_RICH_OUTPUTS)),
+            max_rich_bytes=int(d.get("max_rich_bytes", DEFAULT_MAX_RICH_BYTES)),
             version=int(d.get("version", PLAN_VERSION)),
         )

@@ -15,6 +15,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ def submit(
     isolate: bool | None = None,
     engine: str | None = None,
     task_timeout: float | None = None,
+    max_output: int | str | None = None,
     name: str | None = None,
     notebook: str | None = None,
     store: Store | None = None,
@@ -61,6 +63,8 @@ def submit(
         changes["isolate"] = isolate
     if engine is not None:
         changes["engine"] = engine
+    if max_output is not None:
+        changes["max_output"] = max_output
     if changes:
         prof = prof.replace(**changes)
     from ..backends.base import get_backend
@@ -83,6 +87,7 @@ def submit(
                      workers=n_workers, backend=prof.backend, isolate=prof.isolate,
                      engine=prof.engine,
                      task_timeout=task_timeout)
+    plan = replace(plan, max_output_bytes=int(prof.max_output))
     cached = {} if force else _reuse_done(store, bd, plan)
     if cached:  # regroup only the tasks that must run
         plan = _regroup_without(plan, set(cached), tasks_per_job or prof.tasks_per_job,
