@@ -151,6 +151,7 @@ class OutputCollector:
         self.max_rich_bytes = max_rich_bytes
         self.head_budget = max_bytes // 2 if max_bytes else -1  # -1: everything goes to the head
         self.tail_budget = max_bytes - max_bytes // 2
+        self._overhead = min(OUTPUT_OVERHEAD, max_bytes // 64)  # small budgets: small charge
         self.log_written = False
         self.bytes_written = 0  # stream bytes of the task, all of them
         self.rich_count = 0
@@ -252,7 +253,7 @@ class OutputCollector:
             if self.head_budget < 0:
                 self._to_head(rec, data)
                 return
-            room = self.head_budget - self._head_used - (0 if rec.head else OUTPUT_OVERHEAD)
+            room = self.head_budget - self._head_used - (0 if rec.head else self._overhead)
             if len(data) <= room:
                 self._to_head(rec, data)
                 return
@@ -321,7 +322,7 @@ class OutputCollector:
 
     def _to_head(self, rec: _Rec, data: bytes) -> None:
         if not rec.head:
-            self._head_used += OUTPUT_OVERHEAD
+            self._head_used += self._overhead
         rec.head.append(data)
         rec.head_bytes += len(data)
         self._head_used += len(data)
@@ -346,15 +347,15 @@ class OutputCollector:
         else:
             self._tail.append(_Piece(rec, data))
             rec.tail_pieces += 1
-            self._tail_bytes += OUTPUT_OVERHEAD
+            self._tail_bytes += self._overhead
         self._tail_bytes += len(data)
-        while self._tail and self._tail_bytes - self._tail[0].nbytes - OUTPUT_OVERHEAD \
+        while self._tail and self._tail_bytes - self._tail[0].nbytes - self._overhead \
                 >= self.tail_budget:
             self._pop_front()
 
     def _pop_front(self) -> None:
         piece = self._tail.popleft()
-        self._tail_bytes -= piece.nbytes + OUTPUT_OVERHEAD
+        self._tail_bytes -= piece.nbytes + self._overhead
         self._dropped = True
         self._dropped_ends_line = piece.chunks[-1][-1:] == _NL
         rec = piece.rec
