@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+import tracemalloc
 
 import pytest
 
 from tramway_jupyter import api
 from tramway_jupyter.capture.pipeline import Pipeline
+from tramway_jupyter.jobs.engine import WarmKernel
+from tramway_jupyter.jobs.outputs import OutputCollector
+from tramway_jupyter.jobs.shell_engine import InProcessShell
 
 from .conftest import make_toy_data
 
@@ -102,3 +106,42 @@ def test_many_images_bounded(tmp_path, store, engine):
     assert "450 rich output(s)" in marker["text"]
     assert any(o.get("text") == "shown\n" for o in outs)
     assert (batch.dir.root / status["log"]).read_text() == "shown\n"
+
+
+DISTINCT = "for i in range(50_000):\n    print(f'{i:08d} ' + 'y' * 990)\n"  # 50 MB, new strings
+
+
+def test_shell_engine_memory_bounded(tmp_path):
+    """Neither the collector nor IPython's history keeps what a cell prints."""
+    shell = InProcessShell(cwd=str(tmp_path))
+    shell.start()
+    try:
+        sink = OutputCollector(tmp_path / "t.log")
+        tracemalloc.start()
+        error = shell.run(DISTINCT, sink=sink).error
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        sink.finish()
+    finally:
+        shell.shutdown()
+    assert error is None
+    assert (tmp_path / "t.log").stat().st_size == 50_000_000
+    assert peak < 8 * 2**20, peak
+
+
+def test_kernel_engine_memory_bounded(tmp_path):
+    """The kernel sends at every MB and keeps nothing; the worker keeps its budget."""
+    rss = "__import__('resource').getrusage(__import__('resource').RUSAGE_SELF).ru_maxrss"
+    with WarmKernel(cwd=str(tmp_path)) as kernel:
+        sink = OutputCollector(tmp_path / "t.log")
+        kernel.run("x = 1", sink=sink)
+        before = kernel.eval_json(rss)
+        counted = []
+        real_stream = sink.stream
+        sink.stream = lambda name, text: (counted.append(len(text)), real_stream(name, text))
+        assert kernel.run(DISTINCT, sink=sink).error is None
+        grown_kb = kernel.eval_json(rss) - before
+        sink.finish()
+    assert (tmp_path / "t.log").stat().st_size == 50_000_000
+    assert max(counted) < 2 * 2**20 and len(counted) >= 25
+    assert grown_kb < 30_000, grown_kb

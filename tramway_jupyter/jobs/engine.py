@@ -48,6 +48,41 @@ def __tj_install():
         ns["_oh"].clear()
 
     ip._tj_reset = reset
+
+    # IPython 9 keeps every chunk printed (and every figure shown) in history_manager.outputs,
+    # for ever: gigabytes for a verbose task. Keep nothing there.
+    class NoOutputs(dict):
+        def __contains__(self, key):
+            return False
+
+        def __missing__(self, key):
+            return []
+
+    ip.history_manager.outputs = NoOutputs()
+
+    # ipykernel sends what a cell prints every 0.2 s, all of it in one message: a tight loop
+    # of prints reaches the worker as one message of tens of MB. Send at every MB instead.
+    # (Patched where each write ends: IPython wraps the instances' write around each cell.)
+    try:
+        from ipykernel.iostream import OutStream
+    except ImportError:
+        return
+    if getattr(OutStream, "_tj_bounded", False):
+        return
+    schedule = OutStream._schedule_flush
+
+    def schedule_flush(self):
+        schedule(self)
+        try:
+            with self._buffer_lock:  # the IO thread swaps and closes the buffers under it
+                size = sum(b.tell() for b in self._buffers.values())
+        except (AttributeError, ValueError):  # another ipykernel
+            size = 0
+        if size >= 1 << 20:
+            self.flush()
+
+    OutStream._schedule_flush = schedule_flush
+    OutStream._tj_bounded = True
 __tj_install()
 del __tj_install
 """

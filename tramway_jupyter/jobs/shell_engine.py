@@ -41,6 +41,16 @@ class _Capture:
         self.sink.stream(name, text)
 
 
+class _NoOutputs(dict[int, list[Any]]):
+    """A ``history_manager.outputs`` that keeps nothing."""
+
+    def __contains__(self, key: object) -> bool:
+        return False
+
+    def __missing__(self, key: object) -> list[Any]:
+        return []
+
+
 class _Stream(io.TextIOBase):
     def __init__(self, engine: InProcessShell, name: str) -> None:
         self.engine = engine
@@ -164,6 +174,8 @@ class InProcessShell:
         self.shell = cls.instance(colors="nocolor")
         self.shell.tj_engine = self
         self.shell.history_manager.enabled = False
+        # IPython 9 keeps every chunk printed in history_manager.outputs, for ever: keep nothing
+        self.shell.history_manager.outputs = _NoOutputs()
         self._baseline = frozenset(self.shell.user_ns)
 
     def shutdown(self) -> None:
