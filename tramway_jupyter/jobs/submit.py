@@ -25,6 +25,7 @@ from ..capture.template import build_template, write_template
 from ..paths import default_batches_root
 from .batch import Batch
 from .batchdir import BatchDir
+from .outputs import task_log_relpath
 from .plan import make_plan
 from .plan_model import Plan, Task
 from .states import State
@@ -173,6 +174,9 @@ def _copy_task(old: BatchDir, old_tid: str, old_key: str, new: BatchDir, t: Task
     try:
         if old.notebook_path(old_tid).exists():
             shutil.copy2(old.notebook_path(old_tid), new.notebook_path(t.task_id))
+        if st.get("log") and (old.root / st["log"]).exists():  # the task's stdout/stderr
+            (new.root / "logs").mkdir(exist_ok=True)
+            shutil.copy2(old.root / st["log"], new.root / task_log_relpath(t.task_id))
         for suffix in (".pkl", ".json"):
             src = old.results_path(old_tid).with_suffix(suffix)
             if src.exists():
@@ -187,6 +191,7 @@ def _copy_task(old: BatchDir, old_tid: str, old_key: str, new: BatchDir, t: Task
         **st, "attempt": 1, "job_index": -1, "cached_from": f"{old.root.name}/{old_tid}",
         "notebook": new.relative(new.notebook_path(t.task_id)),
         "results": new.relative(new.results_path(t.task_id)) if st.get("results") else None,
+        **({"log": task_log_relpath(t.task_id)} if st.get("log") else {}),
     }, force=True)
     return True
 
