@@ -7,6 +7,7 @@ import ast
 from typing import Any
 
 from .exceptions import CaptureError
+from .jobs.outputs import DEFAULT_MAX_OUTPUT_BYTES, format_size, parse_size
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -32,7 +33,19 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="which output notebooks to keep: 'all', 'failed' (tasks that did not end "
                         "done), or 'auto' (the default: all in batches of up to 2,000 tasks, "
                         "failed ones beyond; results, statuses and logs are always kept)")
+    p.add_argument("--max-output", type=_size, default=None, metavar="SIZE",
+                   help="stdout/stderr text kept in each task's output notebook, over its cells "
+                        "(its head and its tail; all of it goes to logs/task-ID.log), e.g. 200k, "
+                        f"1M, 0 for no limit (default: the profile's max_output, else "
+                        f"{format_size(DEFAULT_MAX_OUTPUT_BYTES)})")
     p.add_argument("--name", default=None, help="a name for the batch")
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:
@@ -55,5 +68,5 @@ def run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "tasks_per_job": args.tasks_per_job, "params": parse_params(args.param),
         "force": args.force, "isolate": True if args.isolate else None, "engine": args.engine,
         "task_timeout": args.timeout, "keep_notebooks": args.keep_notebooks,
-        "name": args.name,
+        "max_output": args.max_output, "name": args.name,
     }

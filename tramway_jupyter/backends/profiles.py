@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..exceptions import ProfileError
+from ..jobs.outputs import DEFAULT_MAX_OUTPUT_BYTES, parse_size
 from ..jobs.plan_model import KEEP_NOTEBOOKS
 from ..paths import default_profiles_path
 
@@ -75,6 +76,8 @@ class Profile:
     # output notebooks kept: "auto" (every task's up to KEEP_ALL_NOTEBOOKS_UP_TO tasks, then
     # only failed tasks'), "all" or "failed"
     keep_notebooks: str = "auto"
+    # stdout/stderr text kept per task in its output notebook: bytes or "200k", "1M"; 0 = no limit
+    max_output: int | str = DEFAULT_MAX_OUTPUT_BYTES
 
     # A subclass may set fields as plain class attributes (e.g. ``hostname = "maestro"``).
     _aliases: ClassVar[dict[str, str]] = {"hostname": "host", "username": "user"}
@@ -113,6 +116,10 @@ class Profile:
         if self.keep_notebooks not in KEEP_NOTEBOOKS:
             raise ProfileError(f"profile {self.name!r}: keep_notebooks must be one of "
                                f"{', '.join(KEEP_NOTEBOOKS)}, got {self.keep_notebooks!r}")
+        try:
+            self.max_output = parse_size(self.max_output)
+        except ValueError as exc:
+            raise ProfileError(f"profile {self.name!r}: max_output: {exc}") from None
         if self.container_runtime not in ("apptainer", "singularity"):
             raise ProfileError(
                 f"profile {self.name!r}: container_runtime must be 'apptainer' or 'singularity',"

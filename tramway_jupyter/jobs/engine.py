@@ -20,6 +20,7 @@ from typing import Any
 from jupyter_client.manager import KernelManager
 
 from .nbjson import output_from_msg
+from .outputs import OutputCollector
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,41 @@ def __tj_install():
         ns["_oh"].clear()
 
     ip._tj_reset = reset
+
+    # IPython 9 keeps every chunk printed (and every figure shown) in history_manager.outputs,
+    # for ever: gigabytes for a verbose task. Keep nothing there.
+    class NoOutputs(dict):
+        def __contains__(self, key):
+            return False
+
+        def __missing__(self, key):
+            return []
+
+    ip.history_manager.outputs = NoOutputs()
+
+    # ipykernel sends what a cell prints every 0.2 s, all of it in one message: a tight loop
+    # of prints reaches the worker as one message of tens of MB. Send at every MB instead.
+    # (Patched where each write ends: IPython wraps the instances' write around each cell.)
+    try:
+        from ipykernel.iostream import OutStream
+    except ImportError:
+        return
+    if getattr(OutStream, "_tj_bounded", False):
+        return
+    schedule = OutStream._schedule_flush
+
+    def schedule_flush(self):
+        schedule(self)
+        try:
+            with self._buffer_lock:  # the IO thread swaps and closes the buffers under it
+                size = sum(b.tell() for b in self._buffers.values())
+        except (AttributeError, ValueError):  # another ipykernel
+            size = 0
+        if size >= 1 << 20:
+            self.flush()
+
+    OutStream._schedule_flush = schedule_flush
+    OutStream._tj_bounded = True
 __tj_install()
 del __tj_install
 """
@@ -189,8 +225,12 @@ class WarmKernel:
         """
         self.run(_RESET_CODE + then, silent=True)
 
-    def run(self, code: str, *, timeout: float | None = None, silent: bool = False) -> CellResult:
-        """Run ``code``; return its outputs and error. Raises on timeout or a dead kernel."""
+    def run(self, code: str, *, timeout: float | None = None, silent: bool = False,
+            sink: OutputCollector | None = None) -> CellResult:
+        """Run ``code``; return its outputs and error. Raises on timeout or a dead kernel.
+
+        The outputs go to ``sink`` (the task's collector: log, limits) if given.
+        """
         if self.km is None or getattr(self, "_shell", None) is None:
             raise RuntimeError("kernel not started")
         km = self.km
@@ -202,7 +242,20 @@ class WarmKernel:
             "allow_stdin": False, "stop_on_error": False})
         self._session.send(self._shell, request)
         msg_id = request["header"]["msg_id"]
-        result = CellResult()
+        own = sink is None
+        if sink is None:  # a private collector: no log, no limit
+            sink = OutputCollector(max_bytes=0, max_rich=0, max_rich_bytes=0)
+        result = CellResult(outputs=sink.begin_cell())
+        try:
+            self._collect(km, msg_id, result, sink, timeout)
+        finally:
+            sink.end_cell()
+            if own:
+                sink.finish()
+        return result
+
+    def _collect(self, km: KernelManager, msg_id: str, result: CellResult, sink: OutputCollector,
+                 timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             msg = self._recv_iopub(0.5)
@@ -218,33 +271,27 @@ class WarmKernel:
                 continue
             mtype = msg["msg_type"]
             content = msg["content"]
-            if mtype == "status":
+            if mtype == "stream":
+                sink.stream(content["name"], content["text"])
+            elif mtype == "status":
                 if content["execution_state"] == "idle":
-                    break
-                continue
-            if mtype == "execute_input":
+                    return
+            elif mtype == "execute_input":
                 result.execution_count = content.get("execution_count")
-                continue
-            if mtype == "clear_output":
-                result.outputs.clear()
-                continue
-            if mtype == "error":
+            elif mtype == "clear_output":
+                sink.clear()
+            elif mtype == "error":
                 result.error = {
                     "ename": content.get("ename", ""),
                     "evalue": content.get("evalue", ""),
                     "traceback": strip_ansi("\n".join(content.get("traceback", []))),
                 }
-            if mtype in ("stream", "display_data", "execute_result", "error"):
-                out = output_from_msg(msg)
-                if (mtype == "stream" and result.outputs
-                        and result.outputs[-1].get("output_type") == "stream"
-                        and result.outputs[-1].get("name") == out["name"]):
-                    result.outputs[-1]["text"] += out["text"]
-                else:
-                    result.outputs.append(out)
-            if mtype == "execute_result":
-                result.execution_count = content.get("execution_count", result.execution_count)
-        return result
+                sink.error(output_from_msg(msg))
+            elif mtype in ("display_data", "execute_result"):
+                sink.rich(output_from_msg(msg))
+                if mtype == "execute_result":
+                    result.execution_count = content.get("execution_count",
+                                                         result.execution_count)
 
     def _drain(self, msg_id: str, timeout: float) -> None:
         """Read iopub until the interrupted cell reports idle (or ``timeout``)."""

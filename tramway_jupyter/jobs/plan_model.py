@@ -10,6 +10,8 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
+from .outputs import DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_RICH_BYTES, DEFAULT_MAX_RICH_OUTPUTS
+
 Granularity = Literal["file", "roi"]
 
 PLAN_VERSION = 1
@@ -93,6 +95,10 @@ class Plan:
     kernel_name: str = "python3"
     task_timeout: float | None = None  # seconds per cell, None = no limit
     keep_notebooks: str = "auto"  # see KEEP_NOTEBOOKS
+    # kept in a task's output notebook (the log has all the text); 0 = no limit
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES  # stdout/stderr text, per task
+    max_rich_outputs: int = DEFAULT_MAX_RICH_OUTPUTS  # images, HTML..., per task
+    max_rich_bytes: int = DEFAULT_MAX_RICH_BYTES
     version: int = PLAN_VERSION
 
     def keeps_notebook(self, done: bool) -> bool:
@@ -140,6 +146,9 @@ class Plan:
             "kernel_name": self.kernel_name,
             "task_timeout": self.task_timeout,
             "keep_notebooks": self.keep_notebooks,
+            "max_output_bytes": self.max_output_bytes,
+            "max_rich_outputs": self.max_rich_outputs,
+            "max_rich_bytes": self.max_rich_bytes,
         }
 
     def dumps(self) -> str:
@@ -157,5 +166,8 @@ class Plan:
             kernel_name=d.get("kernel_name", "python3"),
             task_timeout=d.get("task_timeout"),
             keep_notebooks=d.get("keep_notebooks", "auto"),
+            max_output_bytes=int(d.get("max_output_bytes", DEFAULT_MAX_OUTPUT_BYTES)),
+            max_rich_outputs=int(d.get("max_rich_outputs", DEFAULT_MAX_RICH_OUTPUTS)),
+            max_rich_bytes=int(d.get("max_rich_bytes", DEFAULT_MAX_RICH_BYTES)),
             version=int(d.get("version", PLAN_VERSION)),
         )

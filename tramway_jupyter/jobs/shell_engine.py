@@ -22,25 +22,33 @@ import threading
 from typing import Any
 
 from .engine import CellResult, CellTimeoutError, strip_ansi
+from .outputs import OutputCollector
 
 _INLINE = "module://matplotlib_inline.backend_inline"
 
 
 class _Capture:
-    """Where the shell's outputs go while a cell runs."""
+    """Where the shell's outputs go while a cell runs: an :class:`OutputCollector`."""
 
-    def __init__(self) -> None:
-        self.outputs: list[dict[str, Any]] = []
+    def __init__(self, sink: OutputCollector | None) -> None:
+        self.own = sink is None  # a private collector: no log, no limit
+        self.sink = OutputCollector(max_bytes=0, max_rich=0, max_rich_bytes=0) if sink is None \
+            else sink
+        self.outputs = self.sink.begin_cell()
         self.error: dict[str, Any] | None = None
 
     def stream(self, name: str, text: str) -> None:
-        if not text:
-            return
-        last = self.outputs[-1] if self.outputs else None
-        if last is not None and last["output_type"] == "stream" and last["name"] == name:
-            last["text"] += text
-        else:
-            self.outputs.append({"output_type": "stream", "name": name, "text": text})
+        self.sink.stream(name, text)
+
+
+class _NoOutputs(dict[int, list[Any]]):
+    """A ``history_manager.outputs`` that keeps nothing."""
+
+    def __contains__(self, key: object) -> bool:
+        return False
+
+    def __missing__(self, key: object) -> list[Any]:
+        return []
 
 
 class _Stream(io.TextIOBase):
@@ -78,14 +86,14 @@ def _make_shell_class() -> Any:
             cap = capture_of(self.shell)
             if cap is None:
                 return super().publish(data, metadata, *args, **kwargs)
-            cap.outputs.append({"output_type": "display_data", "data": data,
-                                "metadata": metadata or {}})
+            cap.sink.rich({"output_type": "display_data", "data": data,
+                           "metadata": metadata or {}})
 
         def clear_output(self, wait: bool = False) -> None:
             cap = capture_of(self.shell)
             if cap is None:
                 return super().clear_output(wait)
-            cap.outputs.clear()
+            cap.sink.clear()
 
     class CapturingDisplayHook(DisplayHook):
         def start_displayhook(self) -> None:
@@ -101,8 +109,8 @@ def _make_shell_class() -> Any:
             cap = capture_of(self.shell)
             if cap is None:
                 return super().write_format_data(format_dict, md_dict)
-            cap.outputs.append({"output_type": "execute_result", "data": format_dict,
-                                "metadata": md_dict or {}, "execution_count": None})
+            cap.sink.rich({"output_type": "execute_result", "data": format_dict,
+                           "metadata": md_dict or {}, "execution_count": None})
 
         def finish_displayhook(self) -> None:
             if capture_of(self.shell) is None:
@@ -120,8 +128,8 @@ def _make_shell_class() -> Any:
             else:
                 cap.error = {"ename": getattr(etype, "__name__", str(etype)),
                              "evalue": str(evalue), "traceback": strip_ansi("\n".join(stb))}
-                cap.outputs.append({"output_type": "error", "ename": cap.error["ename"],
-                                    "evalue": cap.error["evalue"], "traceback": stb})
+                cap.sink.error({"output_type": "error", "ename": cap.error["ename"],
+                                "evalue": cap.error["evalue"], "traceback": stb})
 
         def system(self, cmd: str) -> None:  # `!cmd` output goes into the notebook
             import subprocess
@@ -166,6 +174,8 @@ class InProcessShell:
         self.shell = cls.instance(colors="nocolor")
         self.shell.tj_engine = self
         self.shell.history_manager.enabled = False
+        # IPython 9 keeps every chunk printed in history_manager.outputs, for ever: keep nothing
+        self.shell.history_manager.outputs = _NoOutputs()
         self._baseline = frozenset(self.shell.user_ns)
 
     def shutdown(self) -> None:
@@ -191,8 +201,10 @@ class InProcessShell:
         if then:
             self.run(then, silent=True)
 
-    def run(self, code: str, *, timeout: float | None = None, silent: bool = False) -> CellResult:
-        cap = self.capture = _Capture()
+    def run(self, code: str, *, timeout: float | None = None, silent: bool = False,
+            sink: OutputCollector | None = None) -> CellResult:
+        """Run ``code``; its outputs go to ``sink`` (the task's collector) if given."""
+        cap = self.capture = _Capture(sink)
         alarm = timeout is not None and threading.current_thread() is threading.main_thread()
         if alarm:
             def _on_alarm(signum: int, frame: Any) -> None:
@@ -210,9 +222,12 @@ class InProcessShell:
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 signal.signal(signal.SIGALRM, previous)
             self.capture = None
+            outputs = cap.sink.end_cell()
+            if cap.own:
+                cap.sink.finish()
         if cap.error and cap.error["ename"] == "CellTimeoutError":
             raise CellTimeoutError(cap.error["evalue"])
-        return CellResult(outputs=cap.outputs, error=cap.error)
+        return CellResult(outputs=outputs, error=cap.error)
 
     def eval_json(self, expression: str) -> Any:
         return self.shell.ev(expression)

@@ -15,6 +15,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from ..capture.template import build_template, write_template
 from ..paths import default_batches_root
 from .batch import Batch
 from .batchdir import BatchDir
+from .outputs import task_log_relpath
 from .plan import make_plan
 from .plan_model import Plan, Task
 from .states import State
@@ -48,6 +50,7 @@ def submit(
     engine: str | None = None,
     task_timeout: float | None = None,
     keep_notebooks: str | None = None,
+    max_output: int | str | None = None,
     name: str | None = None,
     notebook: str | None = None,
     store: Store | None = None,
@@ -64,6 +67,8 @@ def submit(
         changes["engine"] = engine
     if keep_notebooks is not None:
         changes["keep_notebooks"] = keep_notebooks
+    if max_output is not None:
+        changes["max_output"] = max_output
     if changes:
         prof = prof.replace(**changes)
     from ..backends.base import get_backend
@@ -86,6 +91,7 @@ def submit(
                      workers=n_workers, backend=prof.backend, isolate=prof.isolate,
                      engine=prof.engine, task_timeout=task_timeout,
                      keep_notebooks=prof.keep_notebooks)
+    plan = replace(plan, max_output_bytes=int(prof.max_output))
     cached = {} if force else _reuse_done(store, bd, plan)
     if cached:  # regroup only the tasks that must run
         plan = _regroup_without(plan, set(cached), tasks_per_job or prof.tasks_per_job,
@@ -171,6 +177,9 @@ def _copy_task(old: BatchDir, old_tid: str, old_key: str, new: BatchDir, t: Task
     try:
         if old.notebook_path(old_tid).exists():
             shutil.copy2(old.notebook_path(old_tid), new.notebook_path(t.task_id))
+        if st.get("log") and (old.root / st["log"]).exists():  # the task's stdout/stderr
+            (new.root / "logs").mkdir(exist_ok=True)
+            shutil.copy2(old.root / st["log"], new.root / task_log_relpath(t.task_id))
         for suffix in (".pkl", ".json"):
             src = old.results_path(old_tid).with_suffix(suffix)
             if src.exists():
@@ -185,6 +194,7 @@ def _copy_task(old: BatchDir, old_tid: str, old_key: str, new: BatchDir, t: Task
         **st, "attempt": 1, "job_index": -1, "cached_from": f"{old.root.name}/{old_tid}",
         "notebook": new.relative(new.notebook_path(t.task_id)) if st.get("notebook") else None,
         "results": new.relative(new.results_path(t.task_id)) if st.get("results") else None,
+        **({"log": task_log_relpath(t.task_id)} if st.get("log") else {}),
     })
     return True
 

@@ -32,6 +32,7 @@ from typing import Any
 from . import nbjson
 from .batchdir import BatchDir, atomic_write_text, new_status
 from .engine import CellTimeoutError, KernelDiedError, WarmKernel
+from .outputs import OutputCollector, task_log_relpath
 from .parameters import codify
 from .plan_model import Job, Plan, Task
 from .shell_engine import InProcessShell
@@ -267,6 +268,11 @@ class JobRunner:
         nb = inject_parameters(self._template(task.stage), self.parameters(task))
         error: dict[str, Any] | None = None
         records: list[str] = []
+        log_rel = task_log_relpath(task.task_id)
+        sink = OutputCollector(self.dir.root / log_rel, log_name=log_rel,
+                               max_bytes=self.plan.max_output_bytes,
+                               max_rich=self.plan.max_rich_outputs,
+                               max_rich_bytes=self.plan.max_rich_bytes)
         try:
             kernel = self.kernels.get(
                 self.plan.kernel_name, str(self.dir.root), fresh=self.plan.isolate,
@@ -274,11 +280,13 @@ class JobRunner:
                 then="import tramway_jupyter.jobs.record as __tj_rec\n"
                      f"__tj_rec.begin({str(self.dir.results_path(task.task_id))!r}, "
                      f"{task.task_id!r})\n")
-            error = self._execute_cells(kernel, nb)
+            error = self._execute_cells(kernel, nb, sink)
             records = kernel.eval_json("__tj_rec.end()") or []
         except KernelDiedError as exc:
             error = {"ename": "KernelDied", "evalue": str(exc), "traceback": "",
                      "cell_index": None, "source": ""}
+        finally:
+            sink.finish()  # the cells' output texts, cut to the limit; the log closed
         finished = time.time()
         if error is not None:
             self._mark_failed_notebook(nb, error)
@@ -289,12 +297,14 @@ class JobRunner:
         self._status(task, state, started=started, finished=finished,
                      duration=round(finished - started, 4), error=error,
                      notebook=nb_rel if kept else None,
-                     results=res_rel if records else None, records=records)
+                     results=res_rel if records else None, records=records,
+                     **({"log": log_rel} if sink.log_written else {}))
         if error:
             logger.warning("task %s failed: %s", task.task_id, error_summary(error))
         return error is None
 
-    def _execute_cells(self, kernel: WarmKernel, nb: Any) -> dict[str, Any] | None:
+    def _execute_cells(self, kernel: WarmKernel, nb: Any,
+                       sink: OutputCollector) -> dict[str, Any] | None:
         count = 0
         for i, cell in enumerate(nb["cells"]):
             source = nbjson.cell_source(cell)
@@ -304,9 +314,9 @@ class JobRunner:
             if TERMINATING.is_set():
                 raise _Terminated()
             try:
-                res = kernel.run(source, timeout=self.plan.task_timeout)
+                res = kernel.run(source, timeout=self.plan.task_timeout, sink=sink)
             except CellTimeoutError as exc:
-                cell["outputs"] = []
+                cell["outputs"] = sink.cell_outputs()  # what it printed until then
                 return {"ename": "CellTimeout", "evalue": str(exc), "traceback": "",
                         "cell_index": i, "source": source}
             if TERMINATING.is_set():
