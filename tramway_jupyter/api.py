@@ -1,16 +1,21 @@
 """The Python API: one function per operation; the CLI, the magics, the widgets and the server
-extension all call these, never each other."""
+extension all call these, never each other.
+
+Importing this module is cheap (the job store only): the notebook machinery (nbformat, the
+kernel client, the planner) is imported by the operations that need it, so ``tramway-jupyter
+list`` starts at once.
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .capture.template import pipeline_from_notebook
-from .jobs.batch import Batch
-from .jobs.results import Results
 from .jobs.store import BatchRow, Store
-from .jobs.submit import submit
+
+if TYPE_CHECKING:
+    from .jobs.batch import Batch
+    from .jobs.results import Results
 
 __all__ = [
     "Batch",
@@ -26,12 +31,34 @@ __all__ = [
 ]
 
 
-#: Run a captured pipeline over data files x ROIs; returns the batch handle at once.
-run = submit
+def __getattr__(name: str) -> Any:
+    """``api.Batch`` and ``api.Results``, imported on first use."""
+    if name == "Batch":
+        from .jobs.batch import Batch
+
+        return Batch
+    if name == "Results":
+        from .jobs.results import Results
+
+        return Results
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def run(pipeline: Any, data: Any, **kwargs: Any) -> Batch:
+    """Run a captured pipeline over data files x ROIs; return the batch handle at once.
+
+    The keyword arguments are those of :func:`tramway_jupyter.jobs.submit.submit` (rois,
+    profile, workers, tasks_per_job, params, force, isolate, engine, task_timeout, name...).
+    """
+    from .jobs.submit import submit
+
+    return submit(pipeline, data, **kwargs)
 
 
 def run_notebook(notebook: str | os.PathLike[str], data: Any, **kwargs: Any) -> Batch:
     """Run the pipeline captured in a notebook file's ``%%tramway`` cells."""
+    from .capture.template import pipeline_from_notebook
+
     pipeline = pipeline_from_notebook(notebook)
     return run(pipeline, data, notebook=os.path.abspath(notebook), **kwargs)
 
@@ -41,6 +68,8 @@ def list_batches(store: Store | None = None) -> list[BatchRow]:
 
 
 def get_batch(batch_id: str, store: Store | None = None) -> Batch:
+    from .jobs.batch import Batch
+
     return Batch(batch_id, store)
 
 

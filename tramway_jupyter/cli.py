@@ -1,19 +1,44 @@
 """``tramway-jupyter``: the command line. Parsing and printing only; the work is in :mod:`api`.
 
-Exit codes: 0 success, 1 some task failed, 2 usage or input error.
+Exit codes: 0 success, 1 some task failed, 2 usage or input error, 141 (128 + SIGPIPE) when
+the reader of the output went away (``| head``), as other Unix tools.
+
+Starting is cheap: this module imports the standard library only, and each subcommand imports
+what it needs (``list`` reads the job store; nbformat, the kernel client, numpy and pandas are
+imported only by the subcommands that use them). For big batches the task tables are summaries
+(counts per state and stage, the first failures, the first rows); ``--all`` streams every row.
+When ``--json -`` puts JSON on stdout, every line meant for people goes to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from . import __version__
 from .exceptions import TramwayJupyterError
 from .run_options import add_run_options, run_kwargs
+
+#: A batch of more tasks than this is shown as a summary (``--all``: every row).
+SUMMARY_OVER = 50
+#: Failures and first rows shown by a summary.
+SUMMARY_FAILURES = 10
+SUMMARY_ROWS = 20
+
+_ACTIVE = ("pending", "queued", "running")
+_NOT_OK = ("failed", "lost", "cancelled")
+_STATE_ORDER = ("done", "failed", "lost", "cancelled", "running", "queued", "pending")
+
+#: The analysis subcommands, registered for real only when one of them runs: their module
+#: imports numpy and the whole analysis package (seconds on a cold cache). The help lines are
+#: checked against the real ones by the tests.
+_ANALYSIS_HELP = {
+    "simulate": "write simulated trajectory files with ground truth",
+    "infer": "infer diffusivity/drift/force/potential maps from a trajectory file",
+}
 
 
 def _add_run(sub: Any) -> None:
@@ -28,8 +53,16 @@ def _add_run(sub: Any) -> None:
                    help="data files: glob pattern or path (repeatable)")
     add_run_options(p)
     p.add_argument("--no-wait", action="store_true", help="submit and exit at once")
-    p.add_argument("--json", metavar="FILE", help="write the gathered results as JSON")
+    p.add_argument("--json", metavar="FILE",
+                   help="write the gathered results as JSON ('-': stdout, and the rest to stderr)")
+    _add_all(p)
     p.set_defaults(func=cmd_run)
+
+
+def _add_all(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--all", action="store_true", dest="all_rows",
+                   help=f"print every task, even for batches of more than {SUMMARY_OVER} tasks "
+                        "(default there: a summary)")
 
 
 def _add_batch_cmds(sub: Any) -> None:
@@ -44,7 +77,15 @@ def _add_batch_cmds(sub: Any) -> None:
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("batch", help="batch id (a unique prefix is enough)")
         if name in ("status", "gather"):
-            p.add_argument("--json", metavar="FILE", help="write the result as JSON ('-': stdout)")
+            p.add_argument("--json", metavar="FILE",
+                           help="write the result as JSON ('-': stdout, and the rest to stderr)")
+            _add_all(p)
+        if name == "status":
+            p.add_argument("--state", action="append", metavar="STATE",
+                           help="only tasks in this state (comma-separated, repeatable), "
+                                "e.g. failed,lost")
+            p.add_argument("--task", metavar="TASK_ID",
+                           help="the full status of one task (its error with the traceback)")
         if name == "retry":
             p.add_argument("--no-wait", action="store_true")
         p.set_defaults(func=func)
@@ -73,7 +114,13 @@ def _add_demo(sub: Any) -> None:
     p.set_defaults(func=cmd_demo)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first word that is not an option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser; given ``argv``, one that imports only what that command needs."""
     parser = argparse.ArgumentParser(
         prog="tramway-jupyter",
         description="Run single-particle-tracking notebooks over many data files and ROIs, on "
@@ -85,16 +132,90 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     _add_run(sub)
     _add_batch_cmds(sub)
-    from .analysis.cli import add_subcommands as add_analysis
+    if argv is None or _command_of(argv) in _ANALYSIS_HELP:
+        from .analysis.cli import add_subcommands as add_analysis
 
-    add_analysis(sub)
-    try:
-        from .backends.cli import add_subcommands as add_profiles
-    except ImportError:  # pragma: no cover
-        add_profiles = None
-    if add_profiles is not None:
-        add_profiles(sub)
+        add_analysis(sub)
+    else:  # listed in --help, never parsed: the command named in argv is another one
+        for name, text in _ANALYSIS_HELP.items():
+            sub.add_parser(name, help=text, add_help=False)
+    from .backends.cli import add_subcommands as add_profiles
+
+    add_profiles(sub)
     return parser
+
+
+# -- output -------------------------------------------------------------------------------
+def _human(json_path: str | None) -> TextIO:
+    """Where lines for people go: stderr when stdout carries JSON."""
+    return sys.stderr if json_path == "-" else sys.stdout
+
+
+def _counts_text(counts: dict[str, int], sep: str = " ") -> str:
+    keys = [s for s in _STATE_ORDER if counts.get(s)] + sorted(set(counts) - set(_STATE_ORDER))
+    return ", ".join(f"{s}{sep}{counts[s]}" for s in keys if counts.get(s))
+
+
+def _stage_table(results: Any, out: TextIO) -> None:
+    by_stage = results.stage_counts()
+    states = [s for s in _STATE_ORDER if any(c.get(s) for c in by_stage.values())]
+    w = max([len("stage"), *(len(s) for s in by_stage)])
+    print(f"  {'stage':<{w}}  " + "  ".join(f"{s:>9}" for s in states), file=out)
+    for stage, c in by_stage.items():
+        print(f"  {stage:<{w}}  " + "  ".join(f"{c.get(s, 0):>9}" for s in states), file=out)
+
+
+def _print_tasks(results: Any, out: TextIO, fmt: Any, *, command: str, show_all: bool,
+                 states: list[str] | None = None) -> None:
+    """Every task of a small batch (or with ``show_all``); a summary of a big one."""
+    counts = results.counts
+    n = sum(counts.values()) if states is None else sum(counts.get(s, 0) for s in states)
+    first = results.head(SUMMARY_OVER if n <= SUMMARY_OVER or show_all else SUMMARY_ROWS,
+                         states=states)
+    w = max((len(r.task_id) for r in first), default=4)
+    if n <= SUMMARY_OVER or show_all:
+        rows = first if n <= len(first) else results.iter_rows(states=states)
+        for r in rows:
+            print(fmt(r, w), file=out)
+        return
+    bid = results.batch_id
+    if states is None:
+        _stage_table(results, out)
+        n_bad = sum(counts.get(s, 0) for s in _NOT_OK)
+        if n_bad:
+            bad = results.head(SUMMARY_FAILURES, states=_NOT_OK)
+            print(f"  not done: {n_bad} task(s)"
+                  + (f"; the first {len(bad)}:" if n_bad > len(bad) else ":"), file=out)
+            bw = max(len(r.task_id) for r in bad)
+            for r in bad:
+                print(f"    {r.task_id:<{bw}}  {r.state:<9} {r.error_summary}", file=out)
+            if n_bad > len(bad):
+                print(f"    ... {n_bad - len(bad)} more: tramway-jupyter status {bid} "
+                      f"--state {','.join(_NOT_OK)} --all", file=out)
+            print(f"    a task's full error: tramway-jupyter status {bid} --task TASK_ID",
+                  file=out)
+        print(f"  the first {len(first)} task(s):", file=out)
+    for r in first:
+        print(fmt(r, w), file=out)
+    more = " ".join(["tramway-jupyter", command, bid, *(["--state", ",".join(states)]
+                                                        if states else []), "--all"])
+    print(f"  ... {n - len(first)} more task(s): {more}", file=out)
+
+
+def _result_row(r: Any, w: int) -> str:
+    from .jobs.results import Results
+
+    return str(Results.format_row(r, w))
+
+
+def _status_row(r: Any, w: int) -> str:
+    err = r.error_summary if r.state != "done" else ""
+    return f"  {r.task_id:<{w}} {r.state:<9} attempt {r.attempt}" + (f"  {err}" if err else "")
+
+
+def _poll(batch: Any) -> dict[str, int]:
+    """Poll the backend if the batch still runs (a finished batch's store is up to date)."""
+    return batch.refresh() if batch.is_active() else batch.counts()
 
 
 # -- commands -----------------------------------------------------------------------------
@@ -109,38 +230,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     from . import api
     from .cli_progress import wait_with_progress
 
+    out = _human(args.json)
     batch = api.run_notebook(args.notebook, args.data, **run_kwargs(args))
     info = batch.info()
     cached = info.meta.get("n_cached", 0)
     print(f"batch {batch.batch_id}: {info.n_tasks} task(s)"
-          + (f", {cached} already done (resumed)" if cached else ""), flush=True)
+          + (f", {cached} already done (resumed)" if cached else ""), file=out, flush=True)
     if args.no_wait:
         return 0
     wait_with_progress(batch)
-    return _report(batch, args.json)
+    return _report(batch, args.json, args.all_rows, "gather")
 
 
-def _report(batch: Any, json_path: str | None) -> int:
+def _report(batch: Any, json_path: str | None, show_all: bool = False,
+            command: str = "gather") -> int:
+    out = _human(json_path)
     results = batch.results()
-    print(results)
-    for f in results.failures():
-        print(f"\nFAILED {f.task_id}: {f.ename}: {f.evalue}")
-        if f.traceback:
-            print("\n".join(f.traceback.splitlines()[-8:]))
-        print(f"  output notebook: {f.notebook_path}\n  log: {f.log_path}")
+    counts = results.counts
+    n = sum(counts.values())
+    print(f"Results of batch {batch.batch_id}: {n} task(s) ({_counts_text(counts, ' ')})",
+          file=out)
+    _print_tasks(results, out, _result_row, command=command, show_all=show_all)
+    if n <= SUMMARY_OVER:  # a small batch: each failure in full
+        for f in results.failures():
+            print(f"\nFAILED {f.task_id}: {f.ename}: {f.evalue}", file=out)
+            if f.traceback:
+                print("\n".join(f.traceback.splitlines()[-8:]), file=out)
+            print(f"  output notebook: {f.notebook_path}\n  log: {f.log_path}", file=out)
     if json_path:
-        _write_json(results.to_json(), json_path)
-    print(f"batch id: {batch.batch_id}")
+        out.flush()
+        if json_path == "-":
+            results.write_json(sys.stdout)
+            sys.stdout.flush()
+        else:
+            n_written = results.write_json(json_path)
+            print(f"{n_written} task(s) written to {json_path}", file=out)
+    print(f"batch id: {batch.batch_id}", file=out)
     return 0 if results.ok else 1
-
-
-def _write_json(doc: Any, path: str) -> None:
-    text = json.dumps(doc, indent=1, default=str)
-    if path == "-":
-        print(text)
-    else:
-        with open(path, "w") as fh:
-            fh.write(text)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -159,24 +285,75 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from . import api
 
+    out = _human(args.json)
     batch = api.get_batch(args.batch)
-    counts = batch.refresh()
+    counts = _poll(batch)
+    if args.task:
+        return _task_status(batch, args.task, args.json)
+    states = [s for item in args.state or [] for s in item.split(",") if s] or None
     if args.json:
-        _write_json({"batch_id": batch.batch_id, "state": batch.state.value, "counts": counts,
-                     "tasks": [t.to_dict() for t in batch.tasks()]}, args.json)
+        _status_json(batch, counts, states, args.json)
         return 0
-    print(f"batch {batch.batch_id}: {batch.state.value}")
-    for t in batch.tasks():
-        print(f"  {t.task_id:<40} {t.state:<9} attempt {t.attempt}"
-              + (f"  {t.error}" if t.error else ""))
+    results = batch.results(refresh=False)
+    print(f"batch {batch.batch_id}: {batch.state.value} ({_counts_text(counts, ' ')})", file=out)
+    _print_tasks(results, out, _status_row, command="status", show_all=args.all_rows,
+                 states=states)
     return 0 if not any(counts.get(s, 0) for s in ("failed", "lost")) else 1
+
+
+def _status_json(batch: Any, counts: dict[str, int], states: list[str] | None,
+                 path: str) -> None:
+    from .jobs.results import write_json_stream
+
+    head = {"batch_id": batch.batch_id, "state": batch.state.value, "counts": counts}
+    tasks = (t.to_dict() for t in batch.store.iter_tasks(batch.batch_id, states=states))
+    if path == "-":
+        write_json_stream(sys.stdout, head, "tasks", tasks)
+    else:
+        with open(path, "w") as fh:
+            write_json_stream(fh, head, "tasks", tasks)
+
+
+def _task_status(batch: Any, task_id: str, json_path: str | None) -> int:
+    import json
+
+    try:
+        st = batch.task_status(task_id)
+    except LookupError:
+        raise TramwayJupyterError(f"no task {task_id!r} in batch {batch.batch_id}") from None
+    if json_path:
+        text = json.dumps(st, indent=1, default=str)
+        if json_path == "-":
+            print(text)
+        else:
+            with open(json_path, "w") as fh:
+                fh.write(text + "\n")
+        return 0
+    err = st.pop("error", None)
+    for k, v in st.items():
+        if v not in (None, "", [], {}):
+            print(f"{k}: {v}")
+    if isinstance(err, dict):
+        print(f"error: {err.get('ename', '')}: {err.get('evalue', '')}"
+              + ("" if err.get("cell_index") is None else f" (cell {err['cell_index']})"))
+        if err.get("traceback"):
+            print(err["traceback"])
+    elif err:
+        print(f"error: {err}")
+    return 0 if st.get("state") == "done" else 1
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     from . import api
 
-    api.cancel(args.batch)
-    print(f"batch {args.batch} cancelled")
+    batch = api.get_batch(args.batch)
+    counts = _poll(batch)
+    if not any(counts.get(s, 0) for s in _ACTIVE):
+        print(f"batch {batch.batch_id} already finished ({_counts_text(counts, ': ')}); "
+              "nothing to cancel")
+        return 0
+    batch.cancel()
+    print(f"batch {batch.batch_id} cancelled ({_counts_text(batch.counts(), ': ')})")
     return 0
 
 
@@ -205,11 +382,11 @@ def cmd_delete(args: argparse.Namespace) -> int:
 def cmd_gather(args: argparse.Namespace) -> int:
     from . import api
 
-    return _report(api.get_batch(args.batch), args.json)
+    return _report(api.get_batch(args.batch), args.json, args.all_rows, "gather")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def _run(argv: Sequence[str]) -> int:
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
@@ -223,6 +400,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted (the batch goes on; `tramway-jupyter cancel ID` stops it)",
               file=sys.stderr)
         return 130
+    finally:
+        sys.stdout.flush()  # a closed pipe shows here, inside main, not at interpreter exit
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _run(sys.argv[1:] if argv is None else list(argv))
+    except BrokenPipeError:
+        # the reader went away (``| head``): stop quietly, as other Unix tools do; point
+        # stdout at /dev/null so that the interpreter's last flush does not complain
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 128 + 13  # killed by SIGPIPE, as the shell reports it
 
 
 if __name__ == "__main__":  # pragma: no cover

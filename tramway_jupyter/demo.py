@@ -83,7 +83,7 @@ def run_demo(out_dir: str | os.PathLike[str], *, files: int = 2, rois: int = 4, 
     echo(repr(results))
     results.to_json(out / "results.json")
     ok = results.ok
-    if results.get("maps"):
+    if "maps" in results.names():
         fig = results.plot_maps("maps", "diffusivity")
         fig.savefig(out / "maps_diffusivity.png", dpi=110, bbox_inches="tight")
         echo(f"maps plotted: {out / 'maps_diffusivity.png'}")

@@ -186,11 +186,12 @@ class Batch:
         return len(rows)
 
     def results(self, *, refresh: bool = True) -> Results:
-        """Gather: one row per task, the recorded objects, the output notebooks."""
+        """Gather: one row per task, the recorded objects, the output notebooks (read lazily)."""
         if refresh:
-            self.refresh()
+            if self.is_active():  # a finished batch's store already agrees with its status files
+                self.refresh()
             self.backend.fetch(self.ctx)
-        return Results.from_batch_dir(self.dir, self.store.tasks(self.batch_id))
+        return Results(self.batch_id, self.dir, self.store)
 
     def delete(self, *, purge: bool = False) -> None:
         """Cancel what still runs, clean remote copies, hide the batch from listings."""

@@ -2,6 +2,11 @@
 
 One row per task (source, ROI, stage, state, duration, error), the objects the task recorded
 (loaded lazily from ``results/<task>.pkl``), and the path of each output notebook.
+
+Nothing is loaded up front, so a batch of 100,000 tasks costs what is asked of it: the rows
+stream from the job store a chunk at a time, a task's records are unpickled when asked for (a
+few are kept, least recently used first out), and a status file is read only for the full error
+of a task that did not end done.
 """
 
 from __future__ import annotations
@@ -10,14 +15,31 @@ import html
 import json
 import os
 import pickle
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from ..exceptions import JobFailedError
+from ..exceptions import JobFailedError, TramwayJupyterError
 from .batchdir import BatchDir
 from .record import _NOT_JSONABLE, to_jsonable
+from .store import Store, TaskRow
+
+#: Rows shown by ``repr`` / ``_repr_html_`` before a "... N more" line.
+SHOWN_ROWS = 50
+#: Tasks whose records are kept in memory by :meth:`Results.records`.
+RECORDS_CACHE = 32
+
+_UNFINISHED = ("pending", "queued", "running")
+_NOT_DONE = ("failed", "lost", "cancelled", *_UNFINISHED)
+
+
+class RecordNotFoundError(TramwayJupyterError, KeyError):
+    """No task of the batch recorded this name (the message lists the names recorded)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 @dataclass
@@ -29,113 +51,200 @@ class TaskResult:
     state: str
     attempt: int
     duration: float | None
-    error: dict[str, Any] | None
     notebook: Path | None
     results_path: Path | None
     record_names: list[str] = field(default_factory=list)
     job_index: int | None = None
     cached_from: str | None = None
+    error_line: str | None = None  # the store's one-line summary
+    _error: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    _load_error: Callable[[], dict[str, Any] | None] | None = field(
+        default=None, repr=False, compare=False)
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        """The full error (ename, evalue, traceback, cell), read from the status file once."""
+        if self._load_error is not None:
+            self._error, self._load_error = self._load_error(), None
+        return self._error
 
     @property
     def error_summary(self) -> str:
-        if not self.error:
+        if self.error_line:
+            return self.error_line
+        if self.state == "done":
             return ""
-        return f"{self.error.get('ename', '')}: {self.error.get('evalue', '')}".strip(": ")
+        e = self.error
+        if not e:
+            return ""
+        return f"{e.get('ename', '')}: {e.get('evalue', '')}".strip(": ")
 
 
 class Results:
-    """The gathered outcome of a batch."""
+    """The gathered outcome of a batch, read lazily from the job store and the batch directory."""
 
-    def __init__(self, batch_id: str, batch_dir: BatchDir, rows: list[TaskResult]) -> None:
+    def __init__(self, batch_id: str, batch_dir: BatchDir, store: Store) -> None:
         self.batch_id = batch_id
         self.dir = batch_dir
-        self.rows = rows
-        self._records: dict[str, dict[str, Any]] = {}
+        self.store = store
+        self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
-    @classmethod
-    def from_batch_dir(cls, batch_dir: BatchDir, task_rows: list[Any]) -> Results:
-        """Build from the store's task rows plus the status files of the batch directory."""
-        statuses = batch_dir.read_statuses()
-        rows: list[TaskResult] = []
-        for t in task_rows:
-            st = statuses.get(t.task_id) or {}
-            nb = st.get("notebook") or t.notebook
-            res = st.get("results")
-            names = list(st.get("records") or [])
-            rows.append(TaskResult(
-                task_id=t.task_id, stage=t.stage, source=t.source, roi_index=t.roi_index,
-                state=t.state, attempt=t.attempt, duration=t.duration,
-                error=st.get("error") if t.state != "done" else None,
-                notebook=batch_dir.root / nb if nb else None,
-                results_path=batch_dir.root / res if res else None, record_names=names,
-                job_index=t.job_index, cached_from=t.cached_from,
-            ))
-        batch_id = task_rows[0].batch_id if task_rows else batch_dir.root.name
-        return cls(batch_id, batch_dir, rows)
+    # -- rows -----------------------------------------------------------------------------
+    def _result(self, t: TaskRow) -> TaskResult:
+        names, res = list(t.records), t.results
+        if not names and res is None and t.state not in _UNFINISHED \
+                and self.dir.results_path(t.task_id).exists():
+            # a store that predates the records column: the status file knows the names
+            st = self.dir.read_status(t.task_id) or {}
+            names, res = list(st.get("records") or []), st.get("results")
+        load = None
+        if t.state != "done":
+            def load(tid: str = t.task_id) -> dict[str, Any] | None:
+                return (self.dir.read_status(tid) or {}).get("error")
+        return TaskResult(
+            task_id=t.task_id, stage=t.stage, source=t.source, roi_index=t.roi_index,
+            state=t.state, attempt=t.attempt, duration=t.duration,
+            notebook=self.dir.root / t.notebook if t.notebook else None,
+            results_path=self.dir.root / res if res else None, record_names=names,
+            job_index=t.job_index, cached_from=t.cached_from, error_line=t.error,
+            _load_error=load)
+
+    def iter_rows(self, *, states: Iterable[str] | None = None,
+                  stage: str | None = None) -> Iterator[TaskResult]:
+        """Every task (or those in ``states`` / of ``stage``), streamed from the store."""
+        for t in self.store.iter_tasks(self.batch_id, states=states, stage=stage):
+            yield self._result(t)
+
+    def head(self, n: int = SHOWN_ROWS, *, states: Iterable[str] | None = None) -> list[TaskResult]:
+        """The first ``n`` tasks (in submission order)."""
+        rows, _ = self.store.task_page(self.batch_id, states=states, limit=n)
+        return [self._result(t) for t in rows]
+
+    @property
+    def rows(self) -> Iterator[TaskResult]:
+        return self.iter_rows()
 
     # -- container protocol ---------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self.rows)
+        return sum(self.counts.values())
 
     def __iter__(self) -> Iterator[TaskResult]:
-        return iter(self.rows)
+        return self.iter_rows()
 
     def __getitem__(self, task_id: str) -> TaskResult:
-        for r in self.rows:
-            if r.task_id == task_id:
-                return r
-        raise KeyError(f"no task {task_id!r} in batch {self.batch_id}")
+        try:
+            return self._result(self.store.task(self.batch_id, task_id))
+        except LookupError:
+            raise KeyError(f"no task {task_id!r} in batch {self.batch_id}") from None
 
     @property
     def counts(self) -> dict[str, int]:
+        """Tasks per state (one aggregate query)."""
         out: dict[str, int] = {}
-        for r in self.rows:
-            out[r.state] = out.get(r.state, 0) + 1
+        for (_, state), n in self.store.task_counts(self.batch_id).items():
+            out[state] = out.get(state, 0) + n
+        return out
+
+    def stage_counts(self) -> dict[str, dict[str, int]]:
+        """``stage -> {state: tasks}`` (one aggregate query)."""
+        out: dict[str, dict[str, int]] = {}
+        for (stage, state), n in self.store.task_counts(self.batch_id).items():
+            out.setdefault(stage, {})[state] = n
         return out
 
     @property
     def ok(self) -> bool:
-        return all(r.state == "done" for r in self.rows)
+        c = self.counts
+        return sum(c.values()) == c.get("done", 0)
 
     # -- records --------------------------------------------------------------------------
+    @staticmethod
+    def _load(row: TaskResult) -> dict[str, Any]:
+        if row.results_path is None or not row.results_path.exists():
+            return {}
+        with open(row.results_path, "rb") as fh:
+            return dict(pickle.load(fh))
+
     def records(self, task_id: str) -> dict[str, Any]:
-        """Every object task ``task_id`` recorded (``{}`` if none)."""
-        if task_id not in self._records:
-            row = self[task_id]
-            if row.results_path is None or not row.results_path.exists():
-                self._records[task_id] = {}
-            else:
-                with open(row.results_path, "rb") as fh:
-                    self._records[task_id] = pickle.load(fh)
-        return self._records[task_id]
+        """Every object task ``task_id`` recorded (``{}`` if none); the last few are cached."""
+        if task_id in self._cache:
+            self._cache.move_to_end(task_id)
+            return self._cache[task_id]
+        recs = self._load(self[task_id])
+        self._cache[task_id] = recs
+        while len(self._cache) > RECORDS_CACHE:
+            self._cache.popitem(last=False)
+        return recs
+
+    def names(self) -> list[str]:
+        """Every name some task recorded, sorted."""
+        seen: set[str] = set()
+        for r in self.iter_rows():
+            seen.update(r.record_names)
+        return sorted(seen)
 
     def get(self, name: str, *, stage: str | None = None) -> dict[tuple[str, int | None], Any]:
-        """Objects recorded under ``name``, keyed by (data file, ROI index)."""
+        """Objects recorded under ``name``, keyed by (data file, ROI index).
+
+        Each task's records are loaded, the one asked for kept and the rest dropped, so memory
+        holds only the returned objects. Raises :class:`RecordNotFoundError` (a ``KeyError``)
+        listing the recorded names when no task recorded ``name``.
+        """
         out: dict[tuple[str, int | None], Any] = {}
-        for r in self.rows:
-            if (stage is None or r.stage == stage) and name in r.record_names:
-                out[(r.source, r.roi_index)] = self.records(r.task_id)[name]
+        seen: set[str] = set()
+        for r in self.iter_rows(stage=stage):
+            seen.update(r.record_names)
+            if name not in r.record_names:
+                continue
+            recs = self._load(r)
+            if name not in recs:
+                raise RecordNotFoundError(
+                    f"task {r.task_id} of batch {self.batch_id} recorded {name!r} but it is "
+                    f"not in {r.results_path}{self._unpicklable_reason(r, name)}")
+            out[(r.source, r.roi_index)] = recs[name]
+        if not out:
+            where = f" (stage {stage})" if stage else ""
+            have = ", ".join(repr(n) for n in sorted(seen)) if seen else "none"
+            raise RecordNotFoundError(
+                f"no task of batch {self.batch_id}{where} recorded {name!r}; recorded names: "
+                f"{have}")
         return out
+
+    @staticmethod
+    def _unpicklable_reason(row: TaskResult, name: str) -> str:
+        if row.results_path is None:
+            return ""
+        try:
+            summary = json.loads(row.results_path.with_suffix(".json").read_text())
+        except (OSError, ValueError):
+            return ""
+        why = (summary.get("unpicklable") or {}).get(name)
+        return f" (it could not be pickled: {why})" if why else ""
 
     # -- failures -------------------------------------------------------------------------
-    def failures(self) -> list[JobFailedError]:
-        """One :class:`JobFailedError` per task that did not end done."""
-        out = []
-        for r in self.rows:
-            if r.state == "done":
-                continue
-            e = r.error or {"ename": r.state.capitalize(), "evalue": f"task is {r.state}"}
-            log = self.dir.job_log_path(r.job_index, r.attempt) if r.job_index is not None else None
-            out.append(JobFailedError(
-                self.batch_id, r.task_id, job_index=r.job_index, source=r.source,
-                roi_index=r.roi_index, cell_index=e.get("cell_index"), ename=e.get("ename", ""),
-                evalue=e.get("evalue", ""), traceback=e.get("traceback", ""),
-                log_path=str(log) if log else None,
-                notebook_path=str(r.notebook) if r.notebook else None))
-        return out
+    def _failure(self, r: TaskResult) -> JobFailedError:
+        e = r.error or {"ename": r.state.capitalize(), "evalue": f"task is {r.state}"}
+        log = self.dir.job_log_path(r.job_index, r.attempt) if r.job_index is not None else None
+        return JobFailedError(
+            self.batch_id, r.task_id, job_index=r.job_index, source=r.source,
+            roi_index=r.roi_index, cell_index=e.get("cell_index"), ename=e.get("ename", ""),
+            evalue=e.get("evalue", ""), traceback=e.get("traceback", ""),
+            log_path=str(log) if log else None,
+            notebook_path=str(r.notebook) if r.notebook else None)
+
+    def iter_failures(self) -> Iterator[JobFailedError]:
+        """One :class:`JobFailedError` per task that did not end done, streamed."""
+        for r in self.iter_rows(states=_NOT_DONE):
+            yield self._failure(r)
+
+    def failures(self, limit: int | None = None) -> list[JobFailedError]:
+        """One :class:`JobFailedError` per task that did not end done (the first ``limit``)."""
+        if limit is not None:
+            return [self._failure(r) for r in self.head(limit, states=_NOT_DONE)]
+        return list(self.iter_failures())
 
     def raise_for_failures(self) -> None:
-        fails = self.failures()
+        fails = self.failures(limit=1)
         if fails:
             raise fails[0]
 
@@ -150,17 +259,28 @@ class Results:
             "duration": r.duration, "error": r.error_summary,
             "records": ", ".join(r.record_names),
             "notebook": str(r.notebook) if r.notebook else None,
-        } for r in self.rows])
+        } for r in self.iter_rows()])
+
+    def _counts_text(self, counts: dict[str, int]) -> str:
+        return ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+
+    @staticmethod
+    def format_row(r: TaskResult, width: int = 0) -> str:
+        dur = f"{r.duration:7.2f}s" if r.duration is not None else "       -"
+        roi = "" if r.roi_index is None else f"ROI {r.roi_index}"
+        err = "  " + r.error_summary if r.state != "done" and r.error_summary else ""
+        return (f"  {r.task_id:<{width}}  {r.state:<9} {roi:>7} {dur}  "
+                f"{', '.join(r.record_names)}{err}")
 
     def __repr__(self) -> str:
-        counts = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
-        lines = [f"Results of batch {self.batch_id}: {len(self)} task(s) ({counts})"]
-        w = max((len(r.task_id) for r in self.rows), default=4)
-        for r in self.rows:
-            dur = f"{r.duration:7.2f}s" if r.duration is not None else "       -"
-            roi = "" if r.roi_index is None else f"ROI {r.roi_index}"
-            lines.append(f"  {r.task_id:<{w}}  {r.state:<9} {roi:>7} {dur}  "
-                         f"{', '.join(r.record_names)}{'  ' + r.error_summary if r.error else ''}")
+        counts = self.counts
+        n = sum(counts.values())
+        lines = [f"Results of batch {self.batch_id}: {n} task(s) ({self._counts_text(counts)})"]
+        rows = self.head(SHOWN_ROWS)
+        w = max((len(r.task_id) for r in rows), default=4)
+        lines += [self.format_row(r, w) for r in rows]
+        if n > len(rows):
+            lines.append(f"  ... {n - len(rows)} more")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -169,7 +289,8 @@ class Results:
         head = "".join(f"<th>{h}</th>" for h in
                        ("task", "stage", "file", "ROI", "state", "time (s)", "records", "error"))
         body = []
-        for r in self.rows:
+        rows = self.head(SHOWN_ROWS)
+        for r in rows:
             c = colors.get(r.state, "inherit")
             body.append(
                 "<tr>"
@@ -180,46 +301,79 @@ class Results:
                 f"<td>{'' if r.duration is None else f'{r.duration:.2f}'}</td>"
                 f"<td>{html.escape(', '.join(r.record_names))}</td>"
                 f"<td>{html.escape(r.error_summary)}</td></tr>")
-        counts = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
-        return (f"<div><b>Batch {html.escape(self.batch_id)}</b>: {len(self)} task(s) "
-                f"({counts})<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
-                "</tbody></table></div>")
+        counts = self.counts
+        n = sum(counts.values())
+        more = (f"<div><i>... {n - len(rows)} more task(s): iterate the results or use "
+                "<code>.table()</code></i></div>" if n > len(rows) else "")
+        return (f"<div><b>Batch {html.escape(self.batch_id)}</b>: {n} task(s) "
+                f"({self._counts_text(counts)})<table><thead><tr>{head}</tr></thead><tbody>"
+                f"{''.join(body)}</tbody></table>{more}</div>")
 
     def plot_maps(self, name: str = "maps", variable: str = "diffusivity", *,
                   stage: str | None = None, **kwargs: Any) -> Any:
         """Plot every ROI's recorded map side by side with one colour scale."""
         from ..analysis import plot_maps
 
-        found = self.get(name, stage=stage)
-        if not found:
-            raise LookupError(f"no task of batch {self.batch_id} recorded {name!r}")
+        found = self.get(name, stage=stage)  # raises a LookupError when nobody recorded it
         keys = sorted(found, key=lambda k: (k[0], -1 if k[1] is None else k[1]))
         titles = [f"{os.path.basename(s)}" + ("" if r is None else f" ROI {r}") for s, r in keys]
         return plot_maps([found[k] for k in keys], variable, titles=titles, **kwargs)
 
+    # -- JSON -----------------------------------------------------------------------------
+    def _task_doc(self, r: TaskResult) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        if r.record_names:
+            try:
+                recs = self._load(r)
+            except Exception as exc:  # unpicklable here (e.g. a class only the notebook had)
+                recs = {}
+                values["__error__"] = f"cannot load records: {exc}"
+            for k, v in recs.items():
+                jv = to_jsonable(v)
+                values[k] = jv if jv is not _NOT_JSONABLE else {"type": type(v).__name__,
+                                                                 "repr": repr(v)[:200]}
+        return {
+            "task_id": r.task_id, "stage": r.stage, "source": r.source,
+            "roi_index": r.roi_index, "state": r.state, "attempt": r.attempt,
+            "duration": r.duration, "error": r.error if r.state != "done" else None,
+            "notebook": str(r.notebook) if r.notebook else None, "records": values,
+        }
+
+    def _json_head(self) -> dict[str, Any]:
+        return {"batch_id": self.batch_id, "batch_dir": str(self.dir.root),
+                "counts": self.counts}
+
+    def write_json(self, dest: str | os.PathLike[str] | IO[str]) -> int:
+        """Stream the JSON document of :meth:`to_json` to a path or a text file, one task at a
+        time (memory independent of the number of tasks). Returns the number of tasks written."""
+        tasks = (self._task_doc(r) for r in self.iter_rows())
+        if isinstance(dest, (str, os.PathLike)):
+            with open(dest, "w") as fh:
+                return write_json_stream(fh, self._json_head(), "tasks", tasks)
+        return write_json_stream(dest, self._json_head(), "tasks", tasks)
+
     def to_json(self, path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-        """Per task: source, ROI, stage, state, error, notebook, and JSON-able recorded values."""
-        tasks = []
-        for r in self.rows:
-            values: dict[str, Any] = {}
-            if r.record_names:
-                try:
-                    recs = self.records(r.task_id)
-                except Exception as exc:  # unpicklable here (e.g. a class only the notebook had)
-                    recs = {}
-                    values["__error__"] = f"cannot load records: {exc}"
-                for k, v in recs.items():
-                    jv = to_jsonable(v)
-                    values[k] = jv if jv is not _NOT_JSONABLE else {"type": type(v).__name__,
-                                                                     "repr": repr(v)[:200]}
-            tasks.append({
-                "task_id": r.task_id, "stage": r.stage, "source": r.source,
-                "roi_index": r.roi_index, "state": r.state, "attempt": r.attempt,
-                "duration": r.duration, "error": r.error,
-                "notebook": str(r.notebook) if r.notebook else None, "records": values,
-            })
-        doc = {"batch_id": self.batch_id, "batch_dir": str(self.dir.root), "counts": self.counts,
-               "tasks": tasks}
+        """Per task: source, ROI, stage, state, error, notebook, and JSON-able recorded values.
+
+        Builds the whole document in memory: for big batches use :meth:`write_json`.
+        """
+        doc = {**self._json_head(), "tasks": [self._task_doc(r) for r in self.iter_rows()]}
         if path is not None:
             Path(path).write_text(json.dumps(doc, indent=1, default=str))
         return doc
+
+
+def write_json_stream(fh: IO[str], head: dict[str, Any], key: str,
+                      items: Iterable[dict[str, Any]]) -> int:
+    """Write ``{**head, key: [items...]}`` as JSON, one item at a time; return the item count."""
+    fh.write("{")
+    for k, v in head.items():
+        fh.write(f"{json.dumps(k)}: {json.dumps(v, default=str)},\n")
+    fh.write(f"{json.dumps(key)}: [")
+    n = 0
+    for item in items:
+        fh.write(",\n" if n else "\n")
+        fh.write(json.dumps(item, default=str))
+        n += 1
+    fh.write("\n]}\n")
+    return n

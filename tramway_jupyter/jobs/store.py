@@ -359,12 +359,20 @@ class Store:
         db = self._conn()
         r = db.execute("SELECT * FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
         if r is None:
-            # accept a unique prefix, as git does
+            # accept a unique prefix, as git does; an ambiguous one lists the candidates
+            escaped = batch_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             rows = db.execute(
-                "SELECT * FROM batches WHERE batch_id LIKE ? || '%'", (batch_id,)
+                "SELECT * FROM batches WHERE batch_id LIKE ? || '%' ESCAPE '\\'"
+                " ORDER BY created DESC", (escaped,)
             ).fetchall()
-            if len(rows) != 1:
+            if not rows:
                 raise BatchNotFoundError(f"no batch {batch_id!r} in the job store {self.path}")
+            if len(rows) > 1:
+                shown = "\n".join(f"  {c['batch_id']}  {c['name']}" for c in rows[:20])
+                more = f"\n  ... and {len(rows) - 20} more" if len(rows) > 20 else ""
+                raise BatchNotFoundError(
+                    f"batch id prefix {batch_id!r} is ambiguous; it matches {len(rows)} batches:"
+                    f"\n{shown}{more}")
             r = rows[0]
         counts = {
             s: n
