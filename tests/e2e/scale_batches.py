@@ -47,7 +47,7 @@ def insert_batch(store: Store, root: Path, batch_id: str, n_tasks: int, *, n_fai
                    "traceback": f"Traceback (most recent call last):\n  cell 2\nValueError: "
                                 f"bad ROI {r} in file {f}", "cell_index": 2, "source": ""}
             bdir.write_status(tid, new_status(state, attempt=1, job_index=row["job_index"],
-                                              error=err, notebook=row["notebook"]), force=True)
+                                              error=err, notebook=row["notebook"]), worker=True)
         else:
             with open(res_dir / f"{tid}.pkl", "wb") as fh:
                 pickle.dump({"value": i, "xs": [i, i + 1, i + 2]}, fh)
@@ -55,7 +55,7 @@ def insert_batch(store: Store, root: Path, batch_id: str, n_tasks: int, *, n_fai
             if legacy:
                 bdir.write_status(tid, new_status(state, attempt=1, job_index=row["job_index"],
                                                   records=["value", "xs"], results=rel,
-                                                  notebook=row["notebook"]), force=True)
+                                                  notebook=row["notebook"]), worker=True)
             else:
                 row.update(records=["value", "xs"], results=rel)
         tasks.append(row)

@@ -95,12 +95,12 @@ class Results:
         if not names and res is None and t.state not in _UNFINISHED \
                 and self.dir.results_path(t.task_id).exists():
             # a store that predates the records column: the status file knows the names
-            st = self.dir.read_status(t.task_id) or {}
+            st = self.dir.read_status(t.task_id, t.job_index) or {}
             names, res = list(st.get("records") or []), st.get("results")
         load = None
         if t.state != "done":
-            def load(tid: str = t.task_id) -> dict[str, Any] | None:
-                return (self.dir.read_status(tid) or {}).get("error")
+            def load(tid: str = t.task_id, job: int = t.job_index) -> dict[str, Any] | None:
+                return (self.dir.read_status(tid, job) or {}).get("error")
         return TaskResult(
             task_id=t.task_id, stage=t.stage, source=t.source, roi_index=t.roi_index,
             state=t.state, attempt=t.attempt, duration=t.duration,
