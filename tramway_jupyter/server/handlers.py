@@ -23,9 +23,11 @@ from .service import (
     BatchService,
     CancelRequest,
     ConflictError,
+    JobQuery,
     NotFoundError,
     RequestError,
-    parse_states,
+    TaskQuery,
+    check_params,
 )
 
 T = TypeVar("T")
@@ -78,6 +80,9 @@ class TramwayHandler(APIHandler):
         except json.JSONDecodeError as exc:
             raise RequestError(f"the body is not valid JSON: {exc}") from None
 
+    def query_args(self) -> dict[str, list[str]]:
+        return {name: self.get_query_arguments(name) for name in self.request.query_arguments}
+
     def reply(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
         self.finish(json.dumps(data))
@@ -91,11 +96,31 @@ class BatchesHandler(TramwayHandler):
 
 
 class BatchHandler(TramwayHandler):
+    """The batch, its counts and ONE page of its tasks (see ``TaskQuery`` for the parameters)."""
+
     @web.authenticated
     @api_errors
     async def get(self, batch_id: str) -> None:
-        states = parse_states(self.get_arguments("state"))
-        self.reply(await self.call(self.service.batch, batch_id, states))
+        query = TaskQuery.parse(self.query_args())
+        self.reply(await self.call(self.service.batch, batch_id, query))
+
+
+class BatchCountsHandler(TramwayHandler):
+    """The batch and its counts, no task: the cheap poll."""
+
+    @web.authenticated
+    @api_errors
+    async def get(self, batch_id: str) -> None:
+        check_params(self.query_args(), ())
+        self.reply(await self.call(self.service.counts, batch_id))
+
+
+class JobsHandler(TramwayHandler):
+    @web.authenticated
+    @api_errors
+    async def get(self, batch_id: str) -> None:
+        query = JobQuery.parse(self.query_args())
+        self.reply(await self.call(self.service.jobs, batch_id, query))
 
 
 class TaskHandler(TramwayHandler):
@@ -148,6 +173,8 @@ _T = _ID.format("task_id")
 ROUTES: list[tuple[str, type[TramwayHandler]]] = [
     (r"batches/?", BatchesHandler),
     (rf"batches/{_B}/?", BatchHandler),
+    (rf"batches/{_B}/counts/?", BatchCountsHandler),
+    (rf"batches/{_B}/jobs/?", JobsHandler),
     (rf"batches/{_B}/tasks/{_T}/?", TaskHandler),
     (rf"batches/{_B}/tasks/{_T}/log/?", TaskLogHandler),
     (rf"batches/{_B}/tasks/{_T}/notebook/?", TaskNotebookHandler),
