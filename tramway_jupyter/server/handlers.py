@@ -3,6 +3,20 @@
 Every method is ``@tornado.web.authenticated``; one decorator maps errors to HTTP codes
 (validation 400, not found 404, conflict 409, anything else 500, logged once). The service runs
 in a thread pool so that a slow sqlite read never blocks the server's event loop.
+
+Routes (all GET unless said):
+
+- ``batches``: every batch with its per-state counts (one aggregate query).
+- ``batches/<id>``: the batch, its counts per state, per stage x state and of its jobs, and ONE
+  page of its tasks and of its jobs, never every task. Parameters (``TaskQuery``): ``state``
+  (repeatable or a comma list), ``stage``, ``sort`` (a key of ``TASK_SORT_KEYS``), ``order``
+  (asc/desc), ``offset``, ``limit`` (default 100, at most 1000), ``tasks=0`` (counts only),
+  ``jobs_offset``, ``jobs_limit`` (0: no job list). The reply says ``total`` (tasks matching
+  the filter), ``offset`` and ``limit``. A bad value is a 400 that says what is accepted.
+- ``batches/<id>/counts``: the batch and its counts only (the cheap poll).
+- ``batches/<id>/jobs``: a page of jobs (``state``, ``offset``, ``limit``).
+- ``batches/<id>/tasks/<task>`` (+ ``/log``, ``/notebook``): one task.
+- POST ``batches/<id>/cancel``, ``batches/<id>/jobs/<j>/cancel``, ``batches/<id>/retry``.
 """
 
 from __future__ import annotations
