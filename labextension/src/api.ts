@@ -7,11 +7,14 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import {
   IActionResult,
+  IBatchCounts,
   IBatchDetail,
   IBatchList,
+  IJobPage,
   INotebookPath,
   ITaskDetail,
   ITaskLog,
+  ITaskQuery,
   State
 } from './types';
 
@@ -78,14 +81,44 @@ export function listBatches(): Promise<IBatchList> {
   return requestAPI<IBatchList>(['batches']);
 }
 
+/** The batch, its counts and one page of its tasks (the server never sends all of them). */
 export function getBatch(
   batchId: string,
-  states: State[] = []
+  query: ITaskQuery = {}
 ): Promise<IBatchDetail> {
-  const query: Record<string, string> = states.length
-    ? { state: states.join(',') }
-    : {};
-  return requestAPI<IBatchDetail>(['batches', batchId], {}, query);
+  const params: Record<string, string> = {};
+  for (const [key, value] of Object.entries(query)) {
+    if (value === undefined || value === null || value === '') {
+      continue;
+    }
+    params[key] = Array.isArray(value) ? value.join(',') : String(value);
+  }
+  if (params.state === '') {
+    delete params.state;
+  }
+  return requestAPI<IBatchDetail>(['batches', batchId], {}, params);
+}
+
+/** The batch and its counts only. */
+export function getBatchCounts(batchId: string): Promise<IBatchCounts> {
+  return requestAPI<IBatchCounts>(['batches', batchId, 'counts']);
+}
+
+/** A page of the batch's jobs. */
+export function getJobs(
+  batchId: string,
+  offset = 0,
+  limit = 100,
+  states: State[] = []
+): Promise<IJobPage> {
+  const params: Record<string, string> = {
+    offset: String(offset),
+    limit: String(limit)
+  };
+  if (states.length) {
+    params.state = states.join(',');
+  }
+  return requestAPI<IJobPage>(['batches', batchId, 'jobs'], {}, params);
 }
 
 export function getTask(batchId: string, taskId: string): Promise<ITaskDetail> {

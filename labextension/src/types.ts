@@ -65,6 +65,35 @@ export interface ITask {
   notebook: string | null;
   fingerprint: string | null;
   cached_from: string | null;
+  records?: string[];
+  results?: string | null;
+}
+
+/** Keys the task listing may be sorted by (the store's TASK_SORT_KEYS). */
+export type TaskSortKey =
+  | 'rowid'
+  | 'task_id'
+  | 'stage'
+  | 'source'
+  | 'roi_index'
+  | 'state'
+  | 'attempt'
+  | 'started'
+  | 'finished'
+  | 'duration';
+
+/** Query parameters of GET /tramway/api/batches/<id> (all optional). */
+export interface ITaskQuery {
+  state?: State[];
+  stage?: string;
+  sort?: TaskSortKey;
+  order?: 'asc' | 'desc';
+  offset?: number;
+  /** Default 100, at most 1000. */
+  limit?: number;
+  jobs_offset?: number;
+  /** 0: no job list (the counts are always there). */
+  jobs_limit?: number;
 }
 
 export interface ITaskError {
@@ -98,10 +127,41 @@ export interface IBatchList {
   batches: IBatch[];
 }
 
-export interface IBatchDetail {
+/** Stage -> state -> number of tasks, stages in pipeline order. */
+export type StageCounts = Record<string, Counts>;
+
+/** GET /batches/<id>/counts (or ?tasks=0): the cheap poll, no task, no job. */
+export interface IBatchCounts {
   batch: IBatch;
-  jobs: IJob[];
+  stages: StageCounts;
+  job_counts: Counts;
+  n_jobs: number;
+}
+
+/** GET /batches/<id>: the counts and ONE page of tasks (and of jobs), never every task. */
+export interface IBatchDetail extends IBatchCounts {
   tasks: ITask[];
+  /** Tasks matching the filter (all pages). */
+  total: number;
+  offset: number;
+  limit: number;
+  sort: TaskSortKey;
+  order: 'asc' | 'desc';
+  state: State[] | null;
+  stage: string | null;
+  jobs: IJob[];
+  jobs_offset: number;
+  jobs_limit: number;
+}
+
+/** GET /batches/<id>/jobs */
+export interface IJobPage {
+  batch_id: string;
+  jobs: IJob[];
+  total: number;
+  offset: number;
+  limit: number;
+  state: State[] | null;
 }
 
 export interface ITaskDetail {

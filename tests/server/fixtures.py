@@ -115,3 +115,76 @@ def make_store(path: Path, root: Path, outside: Path) -> Store:
     # a batch whose directory is outside the Jupyter server root
     add_batch(store, "b-outside", outside, ["done", "done"], name="outside", created=500.0)
     return store
+
+
+#: States of the tasks of the second stage of ``add_large_batch``, cycling (the first is done).
+LARGE_CYCLE = ["done"] * 6 + ["failed", "running", "queued", "pending"]
+
+
+def large_task_state(i: int, n: int) -> tuple[str, str]:
+    """(stage, state) of task ``i`` of ``add_large_batch``'s batch of ``n`` tasks."""
+    if i < n // 5:
+        return "tessellate", "done"
+    return "infer", LARGE_CYCLE[i % len(LARGE_CYCLE)]
+
+
+def add_large_batch(
+    store: Store,
+    batch_id: str,
+    root: Path,
+    n: int,
+    *,
+    name: str | None = None,
+    created: float = 5000.0,
+    per_job: int = 50,
+) -> BatchDir:
+    """A batch of ``n`` tasks inserted straight into the store (bulk, one transaction): the
+    first fifth of stage ``tessellate``, all done, then stage ``infer`` cycling through
+    LARGE_CYCLE; ``per_job`` tasks per job; failed tasks carry an error, durations vary."""
+    assert (n // 5) % per_job == 0, "each job must hold one stage"
+    bd = BatchDir(root / batch_id)
+    bd.create()
+    tasks = []
+    for i in range(n):
+        stage, state = large_task_state(i, n)
+        tasks.append(
+            {
+                "task_id": f"{stage}-f{i // 100:04d}-r{i % 100:02d}",
+                "job_index": i // per_job,
+                "stage": stage,
+                "source": f"data/file{i // 100:04d}.rpt.txt",
+                "roi_index": i % 100,
+                "state": state,
+                "duration": ((i * 7919) % 1000) / 10 if state in ("done", "failed") else None,
+                "notebook": f"notebooks/{stage}-{i}.ipynb" if state in ("done", "failed") else None,
+            }
+        )
+    jobs = [
+        {
+            "job_index": j,
+            "stage": tasks[j * per_job]["stage"],
+            "n_tasks": len(tasks[j * per_job : (j + 1) * per_job]),
+            "state": "done" if tasks[j * per_job]["stage"] == "tessellate" else "running",
+        }
+        for j in range((n + per_job - 1) // per_job)
+    ]
+    store.add_batch(
+        batch_id,
+        name=name or batch_id,
+        batch_dir=str(bd.root),
+        backend="local",
+        profile="local",
+        notebook="analysis.ipynb",
+        jobs=jobs,
+        tasks=tasks,
+        created=created,
+    )
+    store.update_tasks(
+        batch_id,
+        [
+            {"task_id": t["task_id"], "error": f"ValueError: ROI {t['roi_index']} has no tracks"}
+            for t in tasks
+            if t["state"] == "failed"
+        ],
+    )
+    return bd

@@ -3,6 +3,20 @@
 Every method is ``@tornado.web.authenticated``; one decorator maps errors to HTTP codes
 (validation 400, not found 404, conflict 409, anything else 500, logged once). The service runs
 in a thread pool so that a slow sqlite read never blocks the server's event loop.
+
+Routes (all GET unless said):
+
+- ``batches``: every batch with its per-state counts (one aggregate query).
+- ``batches/<id>``: the batch, its counts per state, per stage x state and of its jobs, and ONE
+  page of its tasks and of its jobs, never every task. Parameters (``TaskQuery``): ``state``
+  (repeatable or a comma list), ``stage``, ``sort`` (a key of ``TASK_SORT_KEYS``), ``order``
+  (asc/desc), ``offset``, ``limit`` (default 100, at most 1000), ``tasks=0`` (counts only),
+  ``jobs_offset``, ``jobs_limit`` (0: no job list). The reply says ``total`` (tasks matching
+  the filter), ``offset`` and ``limit``. A bad value is a 400 that says what is accepted.
+- ``batches/<id>/counts``: the batch and its counts only (the cheap poll).
+- ``batches/<id>/jobs``: a page of jobs (``state``, ``offset``, ``limit``).
+- ``batches/<id>/tasks/<task>`` (+ ``/log``, ``/notebook``): one task.
+- POST ``batches/<id>/cancel``, ``batches/<id>/jobs/<j>/cancel``, ``batches/<id>/retry``.
 """
 
 from __future__ import annotations
@@ -23,9 +37,11 @@ from .service import (
     BatchService,
     CancelRequest,
     ConflictError,
+    JobQuery,
     NotFoundError,
     RequestError,
-    parse_states,
+    TaskQuery,
+    check_params,
 )
 
 T = TypeVar("T")
@@ -78,6 +94,9 @@ class TramwayHandler(APIHandler):
         except json.JSONDecodeError as exc:
             raise RequestError(f"the body is not valid JSON: {exc}") from None
 
+    def query_args(self) -> dict[str, list[str]]:
+        return {name: self.get_query_arguments(name) for name in self.request.query_arguments}
+
     def reply(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
         self.finish(json.dumps(data))
@@ -91,11 +110,31 @@ class BatchesHandler(TramwayHandler):
 
 
 class BatchHandler(TramwayHandler):
+    """The batch, its counts and ONE page of its tasks (see ``TaskQuery`` for the parameters)."""
+
     @web.authenticated
     @api_errors
     async def get(self, batch_id: str) -> None:
-        states = parse_states(self.get_arguments("state"))
-        self.reply(await self.call(self.service.batch, batch_id, states))
+        query = TaskQuery.parse(self.query_args())
+        self.reply(await self.call(self.service.batch, batch_id, query))
+
+
+class BatchCountsHandler(TramwayHandler):
+    """The batch and its counts, no task: the cheap poll."""
+
+    @web.authenticated
+    @api_errors
+    async def get(self, batch_id: str) -> None:
+        check_params(self.query_args(), ())
+        self.reply(await self.call(self.service.counts, batch_id))
+
+
+class JobsHandler(TramwayHandler):
+    @web.authenticated
+    @api_errors
+    async def get(self, batch_id: str) -> None:
+        query = JobQuery.parse(self.query_args())
+        self.reply(await self.call(self.service.jobs, batch_id, query))
 
 
 class TaskHandler(TramwayHandler):
@@ -148,6 +187,8 @@ _T = _ID.format("task_id")
 ROUTES: list[tuple[str, type[TramwayHandler]]] = [
     (r"batches/?", BatchesHandler),
     (rf"batches/{_B}/?", BatchHandler),
+    (rf"batches/{_B}/counts/?", BatchCountsHandler),
+    (rf"batches/{_B}/jobs/?", JobsHandler),
     (rf"batches/{_B}/tasks/{_T}/?", TaskHandler),
     (rf"batches/{_B}/tasks/{_T}/log/?", TaskLogHandler),
     (rf"batches/{_B}/tasks/{_T}/notebook/?", TaskNotebookHandler),

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +21,17 @@ from typing import Any, Protocol
 from ..exceptions import BatchNotFoundError, TramwayJupyterError
 from ..jobs.batchdir import BatchDir
 from ..jobs.states import State
-from ..jobs.store import BatchRow, Store, TaskRow
+from ..jobs.store import TASK_SORT_KEYS, BatchRow, JobRow, Store, TaskRow, _task_row
 
 logger = logging.getLogger(__name__)
 
 #: At most this much of a log is returned (its tail).
 LOG_TAIL_BYTES = 256 * 1024
+#: Tasks (and jobs) per page when the request gives no ``limit``, and the largest ``limit``.
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+#: A task's one-line error is cut to this many characters in listings (whole in ``task()``).
+LISTED_ERROR_CHARS = 300
 _BAD_ID_CHARS = frozenset("/\\\x00")
 
 
@@ -98,6 +104,132 @@ def parse_states(values: Iterable[str]) -> list[str] | None:
     return out
 
 
+def _one(args: Mapping[str, Sequence[str]], name: str) -> str | None:
+    values = args.get(name) or []
+    if len(values) > 1:
+        raise RequestError(f"give {name!r} once, not {len(values)} times")
+    return values[0] if values else None
+
+
+def _int_arg(
+    args: Mapping[str, Sequence[str]], name: str, default: int, lo: int, hi: int | None = None
+) -> int:
+    raw = _one(args, name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise RequestError(f"{name!r} must be an integer, got {raw!r}") from None
+    if value < lo or (hi is not None and value > hi):
+        bounds = f">= {lo}" if hi is None else f"between {lo} and {hi}"
+        raise RequestError(f"{name!r} must be {bounds}, got {value}")
+    return value
+
+
+def _bool_arg(args: Mapping[str, Sequence[str]], name: str, default: bool) -> bool:
+    raw = _one(args, name)
+    if raw is None or raw == "":
+        return default
+    low = raw.lower()
+    if low in ("1", "true", "yes"):
+        return True
+    if low in ("0", "false", "no"):
+        return False
+    raise RequestError(f"{name!r} must be 0 or 1 (or true/false), got {raw!r}")
+
+
+def check_params(args: Mapping[str, Sequence[str]], known: Sequence[str]) -> None:
+    """Refuse misspelt parameters (a typo must not silently return every task).
+
+    Ignored: ``token``/``_xsrf`` (authentication) and the cache-buster JupyterLab's
+    ``ServerConnection`` appends (a bare timestamp, ``?...&1700000000000``).
+    """
+    allowed = set(known) | {"token", "_xsrf", "_"}
+    unknown = sorted(k for k in args if k not in allowed and not k.isdigit())
+    if unknown:
+        use = f"use {sorted(known)}" if known else "this route takes none"
+        raise RequestError(f"unknown query parameter(s) {unknown}; {use}")
+
+
+@dataclass(frozen=True)
+class TaskQuery:
+    """What ``GET /batches/<id>`` asks for: a filtered, sorted page of tasks (and of jobs).
+
+    ``state`` (repeatable or a comma list) and ``stage`` filter; ``sort`` is one of the store's
+    ``TASK_SORT_KEYS`` (default ``rowid``: planning order), ``order`` asc or desc; ``offset``
+    and ``limit`` (default 100, at most 1000) select the page. ``tasks=0`` asks for the counts
+    only (the cheap poll of a collapsed batch); ``jobs_offset``/``jobs_limit`` page the jobs.
+    """
+
+    states: list[str] | None = None
+    stage: str | None = None
+    sort: str = "rowid"
+    descending: bool = False
+    offset: int = 0
+    limit: int = DEFAULT_LIMIT
+    tasks: bool = True
+    jobs_offset: int = 0
+    jobs_limit: int = DEFAULT_LIMIT
+
+    PARAMS = (
+        "state",
+        "stage",
+        "sort",
+        "order",
+        "offset",
+        "limit",
+        "tasks",
+        "jobs_offset",
+        "jobs_limit",
+    )
+
+    @classmethod
+    def parse(cls, args: Mapping[str, Sequence[str]]) -> TaskQuery:
+        """From query arguments (name -> values, as tornado gives them); RequestError if bad."""
+        check_params(args, cls.PARAMS)
+        sort = _one(args, "sort") or "rowid"
+        if sort not in TASK_SORT_KEYS:
+            raise RequestError(
+                f"cannot sort tasks by {sort!r}; use one of {sorted(TASK_SORT_KEYS)}"
+            )
+        order = (_one(args, "order") or "asc").lower()
+        if order not in ("asc", "desc"):
+            raise RequestError(f"'order' must be asc or desc, got {order!r}")
+        stage = _one(args, "stage")
+        return cls(
+            states=parse_states(args.get("state") or []),
+            stage=stage or None,
+            sort=sort,
+            descending=order == "desc",
+            offset=_int_arg(args, "offset", 0, 0),
+            limit=_int_arg(args, "limit", DEFAULT_LIMIT, 0, MAX_LIMIT),
+            tasks=_bool_arg(args, "tasks", True),
+            jobs_offset=_int_arg(args, "jobs_offset", 0, 0),
+            jobs_limit=_int_arg(args, "jobs_limit", DEFAULT_LIMIT, 0, MAX_LIMIT),
+        )
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    """``GET /batches/<id>/jobs``: a page of jobs, optionally of some states."""
+
+    states: list[str] | None = None
+    offset: int = 0
+    limit: int = DEFAULT_LIMIT
+
+    PARAMS = ("state", "offset", "limit")
+
+    @classmethod
+    def parse(cls, args: Mapping[str, Sequence[str]]) -> JobQuery:
+        check_params(args, cls.PARAMS)
+        return cls(
+            states=parse_states(args.get("state") or []),
+            offset=_int_arg(args, "offset", 0, 0),
+            limit=_int_arg(args, "limit", DEFAULT_LIMIT, 0, MAX_LIMIT),
+        )
+
+
 def check_id(kind: str, value: str) -> str:
     """Refuse ids that could name a path outside the batch directory."""
     if not value or value.startswith(".") or any(c in _BAD_ID_CHARS for c in value):
@@ -135,14 +267,115 @@ class BatchService:
     def list_batches(self) -> dict[str, Any]:
         return {"batches": [self._batch_dict(b) for b in self.store.list_batches()]}
 
-    def batch(self, batch_id: str, states: list[str] | None = None) -> dict[str, Any]:
-        row = self._row(batch_id)
-        tasks = self.store.tasks(row.batch_id, states=states)
+    def batch(self, batch_id: str, query: TaskQuery | None = None) -> dict[str, Any]:
+        """The batch with its counts (per state, per stage x state, jobs per state) and one page
+        of its tasks and of its jobs: never every task (a batch may have 100,000).
+
+        Everything is read in one read transaction, so the counts, ``total`` and the page agree
+        while workers write.
+        """
+        q = query or TaskQuery()
+        with self._snapshot() as db:
+            row = self._row(batch_id)
+            stage_counts = self.store.task_counts(row.batch_id)  # one aggregate query
+            out = self._summary(db, row, stage_counts)
+            if q.stage is not None and q.stage not in out["stages"]:
+                raise RequestError(
+                    f"batch {row.batch_id} has no stage {q.stage!r}; its stages: "
+                    f"{list(out['stages'])}"
+                )
+            if not q.tasks:
+                return out
+            total = sum(
+                n
+                for (stage, state), n in stage_counts.items()
+                if (q.states is None or state in q.states) and (q.stage in (None, stage))
+            )
+            if q.limit == 0 or q.offset >= total:
+                tasks: list[TaskRow] = []
+            elif q.sort == "rowid":
+                tasks = _task_page_by_rowid(db, row.batch_id, q)
+            else:
+                tasks, total = self.store.task_page(
+                    row.batch_id,
+                    states=q.states,
+                    stage=q.stage,
+                    sort=q.sort,
+                    descending=q.descending,
+                    offset=q.offset,
+                    limit=q.limit,
+                )
+            out.update(
+                tasks=[self._task_dict(t, listed=True) for t in tasks],
+                total=total,
+                offset=q.offset,
+                limit=q.limit,
+                sort=q.sort,
+                order="desc" if q.descending else "asc",
+                state=q.states,
+                stage=q.stage,
+                jobs=[
+                    j.to_dict()
+                    for j in _job_page(db, row.batch_id, None, q.jobs_offset, q.jobs_limit)
+                ],
+                jobs_offset=q.jobs_offset,
+                jobs_limit=q.jobs_limit,
+            )
+            return out
+
+    def counts(self, batch_id: str) -> dict[str, Any]:
+        """The batch and its counts only (the poll of a collapsed batch): no task, no job."""
+        return self.batch(batch_id, TaskQuery(tasks=False))
+
+    def jobs(self, batch_id: str, query: JobQuery | None = None) -> dict[str, Any]:
+        """A page of the batch's jobs (a Slurm batch can have thousands)."""
+        q = query or JobQuery()
+        with self._snapshot() as db:
+            row = self._row(batch_id)
+            jobs = _job_page(db, row.batch_id, q.states, q.offset, q.limit)
+            total = _job_total(db, row.batch_id, q.states)
+        return {
+            "batch_id": row.batch_id,
+            "jobs": [j.to_dict() for j in jobs],
+            "total": total,
+            "offset": q.offset,
+            "limit": q.limit,
+            "state": q.states,
+        }
+
+    def _summary(
+        self, db: sqlite3.Connection, row: BatchRow, stage_counts: dict[tuple[str, str], int]
+    ) -> dict[str, Any]:
+        """The batch (with its per-state counts), its stage x state counts and job counts."""
+        job_stats = _job_counts(db, row.batch_id)
+        # stages in pipeline order (that of their first job), then any without a job
+        order = {stage: first for stage, (_, first) in job_stats.items()}
+        stages: dict[str, dict[str, int]] = {}
+        for (stage, state), n in sorted(
+            stage_counts.items(), key=lambda kv: (order.get(kv[0][0], 1 << 60), kv[0][0])
+        ):
+            stages.setdefault(stage, {})[state] = n
+        job_counts: dict[str, int] = {}
+        for per_state, _ in job_stats.values():
+            for state, n in per_state.items():
+                job_counts[state] = job_counts.get(state, 0) + n
         return {
             "batch": self._batch_dict(row),
-            "jobs": [j.to_dict() for j in self.store.jobs(row.batch_id)],
-            "tasks": [self._task_dict(t) for t in tasks],
+            "stages": stages,
+            "job_counts": job_counts,
+            "n_jobs": sum(job_counts.values()),
         }
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction on this thread's store connection (WAL: a consistent snapshot,
+        writers are not blocked)."""
+        db = self.store._conn()
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
 
     def task(self, batch_id: str, task_id: str) -> dict[str, Any]:
         row, task = self._task(batch_id, task_id)
@@ -293,7 +526,88 @@ class BatchService:
         return d
 
     @staticmethod
-    def _task_dict(task: TaskRow) -> dict[str, Any]:
+    def _task_dict(task: TaskRow, *, listed: bool = False) -> dict[str, Any]:
         d = task.to_dict()
         d.pop("batch_id", None)
+        err = d.get("error")
+        if listed and err and len(err) > LISTED_ERROR_CHARS:
+            d["error"] = err[: LISTED_ERROR_CHARS - 1] + "\u2026"
         return d
+
+
+# -- queries the paginated listing needs that the store (jobs/store.py) does not offer yet ----
+# They belong in the store; they live here because another change owns store.py. Each reads
+# through the store's own connection, inside ``BatchService._snapshot``.
+
+
+def _task_filter(
+    batch_id: str, states: list[str] | None, stage: str | None
+) -> tuple[str, list[Any]]:
+    where = "batch_id = ?"
+    args: list[Any] = [batch_id]
+    if states is not None:
+        where += f" AND state IN ({','.join('?' * len(states))})"
+        args += states
+    if stage is not None:
+        where += " AND stage = ?"
+        args.append(stage)
+    return where, args
+
+
+def _task_page_by_rowid(db: sqlite3.Connection, batch_id: str, q: TaskQuery) -> list[TaskRow]:
+    """A page in planning order, in two steps: the rowids from a covering index (sorting
+    integers only), then those rows. ``Store.task_page(sort="rowid")`` sorts whole rows
+    instead: 24 ms for the first page of a 100,000-task batch and 240 ms for the last,
+    against 5 and 11 ms here."""
+    where, args = _task_filter(batch_id, q.states, q.stage)
+    direction = "DESC" if q.descending else "ASC"
+    ids = [
+        r[0]
+        for r in db.execute(
+            f"SELECT rowid FROM tasks WHERE {where} ORDER BY rowid {direction} LIMIT ? OFFSET ?",
+            [*args, q.limit, q.offset],
+        )
+    ]
+    if not ids:
+        return []
+    rows = db.execute(
+        f"SELECT * FROM tasks WHERE rowid IN ({','.join('?' * len(ids))})"
+        f" ORDER BY rowid {direction}",
+        ids,
+    )
+    return [_task_row(r) for r in rows]
+
+
+def _job_page(
+    db: sqlite3.Connection, batch_id: str, states: list[str] | None, offset: int, limit: int
+) -> list[JobRow]:
+    if limit == 0:
+        return []
+    where, args = _task_filter(batch_id, states, None)
+    rows = db.execute(
+        f"SELECT * FROM jobs WHERE {where} ORDER BY job_index LIMIT ? OFFSET ?",
+        [*args, limit, offset],
+    )
+    return [JobRow(**{k: r[k] for k in _JOB_COLS}) for r in rows]
+
+
+def _job_total(db: sqlite3.Connection, batch_id: str, states: list[str] | None) -> int:
+    where, args = _task_filter(batch_id, states, None)
+    return int(db.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}", args).fetchone()[0])
+
+
+def _job_counts(db: sqlite3.Connection, batch_id: str) -> dict[str, tuple[dict[str, int], int]]:
+    """``stage -> ({state: number of jobs}, its first job index)``, one aggregate query."""
+    out: dict[str, tuple[dict[str, int], int]] = {}
+    for stage, state, n, first in db.execute(
+        "SELECT stage, state, COUNT(*), MIN(job_index) FROM jobs WHERE batch_id = ?"
+        " GROUP BY stage, state",
+        (batch_id,),
+    ):
+        per_state, first0 = out.get(stage, ({}, first))
+        per_state[state] = n
+        out[stage] = (per_state, min(first0, first))
+    return out
+
+
+_JOB_COLS = list(JobRow.__dataclass_fields__)
