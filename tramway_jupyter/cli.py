@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -114,6 +115,43 @@ def _add_demo(sub: Any) -> None:
     p.set_defaults(func=cmd_demo)
 
 
+def _add_doctor(sub: Any) -> None:
+    p = sub.add_parser(
+        "doctor", help="check the job store; rebuild a damaged one from the batch directories",
+        description="Check the job store (its header, then sqlite's integrity check). If it is "
+                    "damaged (or with --rebuild), keep it aside as STORE.corrupt-<time> (or "
+                    "STORE.bak-<time>) and "
+                    "rebuild it from the batch directories under the batches root (and any "
+                    "--batches DIR): batches, jobs and task states come back from batch.json, "
+                    "plan.json and the status journals (status/*.jsonl); tasks that were not "
+                    "finished come back 'lost' (retry runs them again).")
+    p.add_argument("--rebuild", action="store_true",
+                   help="rebuild even if the store looks sound")
+    p.add_argument("--batches", action="append", default=[], metavar="DIR",
+                   help="another directory holding batch directories (repeatable)")
+    p.set_defaults(func=cmd_doctor)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .jobs import recover
+    from .paths import default_batches_root, default_store_path
+
+    path = default_store_path()
+    diag = recover.diagnose(path)
+    if diag.problem is None and not args.rebuild:
+        print(f"job store {path}: ok")
+        return 0
+    if diag.problem is not None:
+        print(f"job store {path}: damaged ({diag.problem})")
+    roots = [default_batches_root(), *(Path(d).expanduser() for d in args.batches)]
+    result = recover.rebuild(path, roots, damaged=diag.problem is not None)
+    print(recover.summary(result))
+    print(f"from: {', '.join(str(r) for r in roots)}")
+    return 0
+
+
 def _command_of(argv: Sequence[str]) -> str | None:
     """The subcommand named in ``argv`` (the first word that is not an option)."""
     return next((a for a in argv if not a.startswith("-")), None)
@@ -132,6 +170,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     _add_demo(sub)
     _add_run(sub)
     _add_batch_cmds(sub)
+    _add_doctor(sub)
     if argv is None or _command_of(argv) in _ANALYSIS_HELP:
         from .analysis.cli import add_subcommands as add_analysis
 
@@ -392,6 +431,13 @@ def _run(argv: Sequence[str]) -> int:
         return int(args.func(args) or 0)
     except TramwayJupyterError as exc:
         print(f"tramway-jupyter: error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:  # damage met after the store was opened
+        from .paths import default_store_path
+
+        print(f"tramway-jupyter: error: the job store {default_store_path()} is damaged "
+              f"({exc}); run `tramway-jupyter doctor` to keep it aside and rebuild it from "
+              f"the batch directories", file=sys.stderr)
         return 2
     except (FileNotFoundError, ValueError) as exc:
         print(f"tramway-jupyter: error: {exc}", file=sys.stderr)

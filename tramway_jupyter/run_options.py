@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import re
 from typing import Any
 
 from .exceptions import CaptureError
@@ -20,8 +21,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tasks-per-job", type=int, default=None,
                    help="tasks run one after the other by one job (default: automatic)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a parameter of the parameters cell (a Python literal or a "
-                        "string); repeatable")
+                   help="override a parameter defined by the parameters cell; repeatable. VALUE "
+                        "is read as a Python literal (3, 0.5, True, None, [1, 2], 'text'); a "
+                        "plain word (only letters, digits and _ . - / ~ : + @ %%, like "
+                        "hexagons or data/a.txt) stays a string; anything else that is not a "
+                        "valid literal (like [1,2) is an error")
+    p.add_argument("--new-param", action="store_true",
+                   help="allow --param names that the parameters cell does not define")
     p.add_argument("--force", action="store_true",
                    help="rerun tasks already done with the same template, parameters and input")
     p.add_argument("--isolate", action="store_true", help="one fresh kernel per task")
@@ -48,16 +54,32 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+#: A plain word: kept as a string when it is not a Python literal (``hexagons``, ``data/a.txt``).
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_.\-/~:+@%]+")
+
+
+def parse_param_value(name: str, value: str) -> Any:
+    """The value of ``--param NAME=VALUE``: a Python literal, else a plain word as a string."""
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+        if _PLAIN_WORD.fullmatch(value):
+            return value
+        why = getattr(exc, "msg", None) or str(exc) or type(exc).__name__
+        raise CaptureError(
+            f"--param {name}={value}: not a Python literal ({why}); quote a string "
+            f"({name}='...'), or write a number, True/False/None, or a list/dict/tuple literal"
+        ) from None
+
+
 def parse_params(items: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         name, sep, value = item.partition("=")
+        name = name.strip()
         if not sep or not name.isidentifier():
             raise CaptureError(f"--param needs NAME=VALUE, got {item!r}")
-        try:
-            out[name] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[name] = value
+        out[name] = parse_param_value(name, value.strip())
     return out
 
 
@@ -69,4 +91,5 @@ def run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "force": args.force, "isolate": True if args.isolate else None, "engine": args.engine,
         "task_timeout": args.timeout, "keep_notebooks": args.keep_notebooks,
         "max_output": args.max_output, "name": args.name,
+        "new_params": bool(getattr(args, "new_param", False)),
     }

@@ -4,8 +4,11 @@ its errors and logs; cancel works from the sidebar; the progress widget renders 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from .labpage import LabPage
@@ -23,7 +26,38 @@ PIPELINE = [
 RUN = '%tramway run --data "data/*.rpt.txt" --rois all --workers 2'
 
 
-def test_empty_sidebar_says_how_to_start(page: Page, lab, artifacts):
+# Each test makes the batches it looks at (none relies on another test having run first).
+@pytest.fixture
+def no_batches(lab):
+    """Hide every batch of the lab's store (other tests' batches), as a fresh user would see."""
+    from tramway_jupyter.jobs.store import Store
+
+    store = Store(lab["env"]["TRAMWAY_JUPYTER_STORE"])
+    for row in store.list_batches():
+        store.delete_batch(row.batch_id)
+    store.close()
+
+
+@pytest.fixture
+def failed_batch(lab, request):
+    """A finished batch of 4 tasks, one failed (ROI 1 of sim1), run with the CLI in the lab's
+    store; its name is unique to the test."""
+    name = f"failing-{request.node.originalname.removeprefix('test_').replace('_', '-')}"
+    from .labpage import write_notebook
+
+    nb = lab["root"] / f"{name}.ipynb"
+    write_notebook(nb, PIPELINE)
+    p = subprocess.run(
+        [sys.executable, "-m", "tramway_jupyter.cli", "run", str(nb), "--data", "data/*.rpt.txt",
+         "--rois", "all", "--workers", "2", "--name", name, "--param", "fail_roi=1",
+         "--param", "delay=0.0"],
+        cwd=lab["root"], env=lab["env"], capture_output=True, text=True, timeout=180)
+    assert p.returncode == 1 and "ROI 1 of sim1 has no translocations" in p.stdout, (
+        p.stdout + p.stderr)
+    return name
+
+
+def test_empty_sidebar_says_how_to_start(page: Page, lab, artifacts, no_batches):
     t0 = time.monotonic()
     lp = LabPage(page, lab)
     lp.goto()
@@ -145,11 +179,11 @@ def test_cancel_from_sidebar(page: Page, lab, artifacts):
     sidebar.screenshot(path=str(artifacts / "sidebar-cancelled.png"))
 
 
-def test_retry_failed_from_sidebar(page: Page, lab):
+def test_retry_failed_from_sidebar(page: Page, lab, failed_batch):
     lp = LabPage(page, lab)
     lp.goto()
     lp.open_sidebar()
-    bad = lp.batch("failing-run")
+    bad = lp.batch(failed_batch)
     expect(bad).to_have_attribute("data-state", "failed")
     bad.get_by_role("button", name="Retry 1 failed").click()
     # the task runs again (attempt 2) and, with the same parameters, fails again
@@ -163,7 +197,7 @@ def test_retry_failed_from_sidebar(page: Page, lab):
     expect(task.locator(".jp-TramwayError-summary")).to_contain_text("ROI 1 of sim1")
 
 
-def test_dark_theme(page: Page, lab, artifacts):
+def test_dark_theme(page: Page, lab, artifacts, failed_batch):
     """The sidebar uses JupyterLab's CSS variables: switch to the dark theme and look."""
     lp = LabPage(page, lab)
     lp.set_theme("JupyterLab Dark")
@@ -171,7 +205,7 @@ def test_dark_theme(page: Page, lab, artifacts):
         lp.goto()
         expect(page.locator("body[data-jp-theme-light='false']")).to_have_count(1, timeout=20_000)
         sidebar = lp.open_sidebar()
-        batch = lp.batch("failing-run")
+        batch = lp.batch(failed_batch)
         batch.locator(".jp-TramwayBatch-header").click()
         batch.locator(".jp-TramwayTask-row").first.click()
         expect(batch.locator(".jp-TramwayError-summary")).to_be_visible()

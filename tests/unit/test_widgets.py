@@ -7,12 +7,11 @@ import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
+import ipywidgets  # noqa: F401  - in the test extra: a missing one fails, never skips
 import pandas as pd
 import pytest
 
-pytest.importorskip("ipywidgets")
-
-from tramway_jupyter.widgets import (  # noqa: E402
+from tramway_jupyter.widgets import (
     ProfilePicker,
     ProgressWidget,
     ResultsView,

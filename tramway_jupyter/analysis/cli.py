@@ -54,7 +54,7 @@ def add_subcommands(subparsers: Any) -> None:
     )
     inf.add_argument("file", metavar="FILE", help="trajectory file, e.g. X.rpt.txt")
     inf.add_argument("--roi-file", help="ROI file (default with --roi-index: FILE's -roi.txt)")
-    inf.add_argument("--roi-index", type=int, help="0-based ROI to crop to")
+    inf.add_argument("--roi-index", type=_roi_index, help="0-based ROI to crop to")
     inf.add_argument("--tessellation", choices=["hexagon", "grid", "kmeans"], default="hexagon",
                      help="cell shape")
     size = inf.add_mutually_exclusive_group()
@@ -75,7 +75,12 @@ def add_subcommands(subparsers: Any) -> None:
     inf.add_argument("--min-count", type=int, default=20,
                      help="cells with fewer translocations are masked (NaN)")
     inf.add_argument("--jeffreys-prior", action="store_true", help="add Jeffreys' prior on D")
-    inf.add_argument("-o", "--output", required=True, help="maps file (.csv or .npz)")
+    inf.add_argument("--keep-outliers", action="store_true",
+                     help="tessellate the whole bounding box even when a few points lie far "
+                     "outside the others (refused by default: the cells would be sized for "
+                     "the outliers)")
+    inf.add_argument("-o", "--output", required=True,
+                     help="maps file: .csv or .npz (its directory must exist)")
     inf.add_argument("--plot", help="also draw the main variable to this image (PNG)")
     inf.set_defaults(func=run_infer)
 
@@ -107,13 +112,21 @@ def run_infer(args: argparse.Namespace) -> int:
     """Run ``tramway-jupyter infer``; return the exit code (0 ok, 1 failed, 2 bad input)."""
     from . import crop, infer, load_tessellation, read_trajectories, roi_file_for, tessellate
 
+    problem = _output_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         df = read_trajectories(args.file)
         if args.tessellation_file and Path(args.tessellation_file).exists():
             tess = load_tessellation(args.tessellation_file)
         else:
+            bounds = None
+            if args.keep_outliers:
+                xy = df[["x", "y"]].to_numpy()
+                bounds = np.r_[xy.min(axis=0), xy.max(axis=0)]
             tess = tessellate(df, args.tessellation, cell_size=args.cell_size,
-                              points_per_cell=args.points_per_cell)
+                              points_per_cell=args.points_per_cell, bounds=bounds)
         if args.save_tessellation:
             tess.save(args.save_tessellation)
         meta: dict[str, Any] = {"source": str(args.file)}
@@ -129,18 +142,54 @@ def run_infer(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.output)
-    if out.suffix == ".npz":
-        maps.save(out)
-    else:
-        maps.to_csv(out)
-    if args.plot:
-        _save_plot(maps, _PLOT_VARIABLE[args.mode], args.plot, tess)
+    try:
+        if out.suffix.lower() == ".npz":
+            maps.save(out)
+        else:
+            maps.to_csv(out)
+        if args.plot:
+            _save_plot(maps, _PLOT_VARIABLE[args.mode], args.plot, tess)
+    except OSError as exc:
+        print(f"error: cannot write the output: {exc}", file=sys.stderr)
+        return 2
     d = maps.variables["diffusivity"]
     med = float(np.nanmedian(d)) if np.isfinite(d).any() else float("nan")
     print(f"{args.file}: {maps.params['n_translocations']} translocations, {maps.n_cells} cells "
           f"({int(maps.masked.sum())} masked), median D = {med:.4g} µm²/s, "
           f"{maps.params['runtime']:.2f} s -> {out}")
     return 0
+
+
+#: Output formats of ``infer -o``, by suffix.
+OUTPUT_SUFFIXES = (".csv", ".npz")
+
+
+def _roi_index(text: str) -> int:
+    """``--roi-index``: a ROI index, 0 or more (no Python-style negative index)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"{value} is negative; ROI indices start at 0 (the first ROI of the ROI file)")
+    return value
+
+
+def _output_problem(args: argparse.Namespace) -> str | None:
+    """Why the output files of ``infer`` cannot be written (checked before any work), or None."""
+    out = Path(args.output)
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        return (f"-o {out}: unknown output format {out.suffix or '(no suffix)'!r}; supported: "
+                f"{', '.join(OUTPUT_SUFFIXES)}")
+    for option, value in (("-o", args.output), ("--plot", args.plot),
+                          ("--save-tessellation", args.save_tessellation)):
+        if value is None:
+            continue
+        parent = Path(value).parent
+        if not parent.is_dir():
+            return f"{option} {value}: the directory {parent} does not exist (create it first)"
+    return None
 
 
 def _save_plot(maps: Any, variable: str, path: str | PathLike[str], tess: Any) -> None:

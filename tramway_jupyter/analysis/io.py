@@ -79,8 +79,8 @@ def read_trajectories(
     FileNotFoundError
         If ``path`` does not exist.
     tramway_jupyter.exceptions.DataFormatError
-        If the file is empty, a line has the wrong number of columns, a cell is not a number,
-        required columns are missing, or time does not increase strictly inside a trajectory.
+        If the file is empty, a line has the wrong number of columns, a cell is not a number
+        or not finite (``nan``, ``inf``), required columns are missing, or time does not increase strictly inside a trajectory.
         The message names the file and the line.
 
     Notes
@@ -165,12 +165,20 @@ def _validate(raw: pd.DataFrame, path: Path, has_header: bool) -> pd.DataFrame:
             )
         cols[name] = col.to_numpy(dtype=np.float64)
     values = np.column_stack(list(cols.values()))
-    nan_rows = np.flatnonzero(np.isnan(values).any(axis=1))
-    if nan_rows.size:
-        line = int(_data_line_numbers(path, has_header)[nan_rows[0]])
-        raise DataFormatError(
-            path, f"missing value(s): expected {len(cols)} columns ({' '.join(cols)})", line=line
-        )
+    bad_cells = ~np.isfinite(values)
+    bad_rows = np.flatnonzero(bad_cells.any(axis=1))
+    if bad_rows.size:
+        row = int(bad_rows[0])
+        line = int(_data_line_numbers(path, has_header)[row])
+        name = list(cols)[int(np.flatnonzero(bad_cells[row])[0])]
+        value = values[row, list(cols).index(name)]
+        if np.isnan(value):
+            what = (f"missing value (or NaN) in column {name!r}: expected {len(cols)} finite "
+                    f"numbers ({' '.join(cols)})")
+        else:
+            what = f"non-finite value {value} in column {name!r}: coordinates must be finite"
+        more = f" ({bad_rows.size} such rows in all)" if bad_rows.size > 1 else ""
+        raise DataFormatError(path, what + more, line=line)
     n = cols["n"]
     if np.any(n != np.round(n)):
         row = int(np.flatnonzero(n != np.round(n))[0])

@@ -19,12 +19,18 @@ from scipy.spatial import cKDTree
 
 from ._voronoi import clipped_voronoi, delaunay_adjacency
 
-__all__ = ["Tessellation", "tessellate", "load_tessellation"]
+__all__ = ["Tessellation", "tessellate", "load_tessellation", "estimate_cells"]
 
 logger = logging.getLogger(__name__)
 
 METHODS = ("hexagon", "grid", "kmeans")
 DEFAULT_POINTS_PER_CELL = 80
+#: Cells a tessellation may have: a 1e6-cell hexagon lattice takes ~0.2 GB to build and infer
+#: on; the 23 GB OOM kill seen was ~1e8 cells (``infer --cell-size 0.001`` on a 10 µm box).
+MAX_CELLS = 1_000_000
+#: A bounding box more than this many times wider than the box of all but the extreme 0.1%
+#: of the points (on either axis) is dominated by outliers.
+OUTLIER_SPAN_RATIO = 10.0
 SQRT3 = np.sqrt(3.0)
 
 
@@ -168,6 +174,8 @@ def tessellate(
     ref_distance: float | None = None,
     bounds: np.ndarray | None = None,
     seed: int = 0,
+    max_cells: int = MAX_CELLS,
+    check_outliers: bool = True,
 ) -> Tessellation:
     """Tessellate the plane over a set of points.
 
@@ -192,6 +200,13 @@ def tessellate(
         ``[x_min, y_min, x_max, y_max]`` (µm) to cover; default the points' bounding box.
     seed : int, default 0
         Seed of the subsample used to fit k-means on large data sets.
+    max_cells : int, default 1,000,000
+        Refuse a tessellation with more cells (it would not fit in memory).
+    check_outliers : bool, default True
+        Without ``bounds``, refuse points whose bounding box is dominated by a few outliers
+        (more than ``OUTLIER_SPAN_RATIO`` times the box of all but the extreme 0.1% of the
+        points, on either axis, with at least 100 points): the cells would be sized for the
+        outliers' box, not the data's. The message lists the outlying points.
 
     Returns
     -------
@@ -200,7 +215,9 @@ def tessellate(
     Raises
     ------
     ValueError
-        For an unknown method, no points, or a non-positive size.
+        For an unknown method, no points, non-finite coordinates, a non-positive size, a
+        cell count above ``max_cells`` (the message gives a workable cell size), or a
+        bounding box dominated by outliers (see ``check_outliers``).
 
     References
     ----------
@@ -219,8 +236,17 @@ def tessellate(
         pts, ref_auto = _as_points(points), None
     if pts.shape[0] == 0:
         raise ValueError("cannot tessellate an empty set of points")
+    finite = np.isfinite(pts).all(axis=1)
+    if not finite.all():
+        rows = np.flatnonzero(~finite)
+        raise ValueError(f"{rows.size} point(s) with non-finite coordinates: "
+                         f"{_describe_points(points, rows)}")
+    if bounds is None and check_outliers:
+        _refuse_outliers(points, pts)
     b = (np.array([*pts.min(axis=0), *pts.max(axis=0)]) if bounds is None
          else np.asarray(bounds, dtype=np.float64).reshape(4))
+    if not np.isfinite(b).all():
+        raise ValueError(f"bounds must be finite, got {b.tolist()}")
     span = np.maximum(b[2:] - b[:2], 1e-9)
     b = np.r_[b[:2], b[:2] + span]
     if cell_size is None:
@@ -235,13 +261,76 @@ def tessellate(
             if ref is not None:
                 cell_size = max(cell_size, 0.8 * float(ref))
     cell_size = float(cell_size)
-    if not cell_size > 0:
-        raise ValueError(f"cell_size must be positive, got {cell_size}")
+    if not cell_size > 0 or not np.isfinite(cell_size):
+        raise ValueError(f"cell_size must be a positive number, got {cell_size}")
+    n_cells = estimate_cells(method, b, cell_size)
+    if n_cells > max_cells:
+        workable = cell_size
+        while estimate_cells(method, b, workable) > max_cells:
+            workable *= 1.05 * np.sqrt(estimate_cells(method, b, workable) / max_cells)
+        raise ValueError(
+            f"cell size {cell_size:.4g} µm over a {b[2] - b[0]:.4g} x {b[3] - b[1]:.4g} µm "
+            f"region makes about {n_cells:,} {method} cells, more than the limit of "
+            f"{max_cells:,} (it would not fit in memory); use a cell size of at least "
+            f"{_round_up(workable)} µm, or fewer points per cell")
     if method == "hexagon":
         return _hexagon(b, cell_size)
     if method == "grid":
         return _grid(b, cell_size)
     return _kmeans(pts, b, cell_size, seed)
+
+
+def estimate_cells(method: str, bounds: np.ndarray, cell_size: float) -> int:
+    """About how many cells a tessellation of ``bounds`` with spacing ``cell_size`` has."""
+    b = np.asarray(bounds, dtype=np.float64)
+    span = b[2:] - b[:2]
+    s = float(cell_size)
+    if method == "hexagon":  # the hexagons covering the box grown by one circumradius
+        big_r = s / SQRT3
+        return int(min((span[0] + 2 * big_r) * (span[1] + 2 * big_r) / (SQRT3 / 2 * s * s)
+                       + 1, 1e18))
+    return int(min(np.prod(np.maximum(1.0, np.round(span / s))), 1e18))
+
+
+def _round_up(x: float) -> str:
+    """``x`` rounded up to 2 significant digits, as text."""
+    exp = int(np.floor(np.log10(x))) - 1
+    return f"{np.ceil(x / 10.0 ** exp) * 10.0 ** exp:.2g}"
+
+
+def _describe_points(points: pd.DataFrame | np.ndarray, rows: np.ndarray, limit: int = 5) -> str:
+    """Up to ``limit`` points, as ``n=.. t=.. x=.. y=..`` when the frame has those columns."""
+    parts = []
+    for i in rows[:limit]:
+        if isinstance(points, pd.DataFrame):
+            cols = [c for c in ("n", "t", "x", "y") if c in points.columns]
+            row = points.iloc[int(i)]
+            parts.append("(" + " ".join(f"{c}={row[c]:g}" for c in cols) + ")")
+        else:
+            x, y = np.asarray(points, dtype=np.float64)[int(i)]
+            parts.append(f"(row {int(i)}: x={x:g} y={y:g})")
+    more = f" and {rows.size - limit} more" if rows.size > limit else ""
+    return ", ".join(parts) + more
+
+
+def _refuse_outliers(points: pd.DataFrame | np.ndarray, pts: np.ndarray) -> None:
+    """Raise ValueError if a few points stretch the bounding box ``OUTLIER_SPAN_RATIO``-fold."""
+    n = pts.shape[0]
+    if n < 100:
+        return
+    k = max(1, int(np.ceil(0.001 * n)))
+    srt = np.partition(pts, (k, n - 1 - k), axis=0)
+    lo, hi = srt[k], srt[n - 1 - k]
+    inner = np.maximum(hi - lo, 1e-12)
+    full = pts.max(axis=0) - pts.min(axis=0)
+    if not np.any(full > OUTLIER_SPAN_RATIO * inner):
+        return
+    out = np.flatnonzero(((pts < lo - inner) | (pts > hi + inner)).any(axis=1))
+    raise ValueError(
+        f"{out.size} of {n} point(s) lie far outside the others (x {lo[0]:.4g} to {hi[0]:.4g}, "
+        f"y {lo[1]:.4g} to {hi[1]:.4g} µm for 99.8% of them) and would stretch the cells "
+        f"{float(np.max(full / inner)):.3g}-fold: {_describe_points(points, out)}; remove them, "
+        f"crop to a ROI first, or pass bounds= (CLI: --keep-outliers) to keep them")
 
 
 def _grid(b: np.ndarray, s: float) -> Tessellation:

@@ -56,6 +56,7 @@ class Profile:
     mem: str | None = None
     max_array_size: int = 1000
     max_running: int | None = None
+    max_requeue: int = 1  # resubmissions of a task whose job was PREEMPTED or hit NODE_FAIL
     sbatch_options: list[str] = field(default_factory=list)
     remote_dependencies: str | None = None
     python: str = "python3"
@@ -110,6 +111,8 @@ class Profile:
             raise ProfileError(f"profile {self.name!r}: workers must be >= 1, got {self.workers}")
         if self.max_array_size < 1:
             raise ProfileError(f"profile {self.name!r}: max_array_size must be >= 1")
+        if int(self.max_requeue) < 0:
+            raise ProfileError(f"profile {self.name!r}: max_requeue must be >= 0")
         if self.engine not in ("shell", "kernel"):
             raise ProfileError(
                 f"profile {self.name!r}: engine must be 'shell' or 'kernel', got {self.engine!r}")

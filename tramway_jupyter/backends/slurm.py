@@ -69,6 +69,7 @@ class SlurmBackend(Backend):
         self._fetch_since: dict[str, float] = {}
         self._scratch: str | None = None
         self._image_fetch: str | None = None  # downloads a registered image once, if needed
+        self._requeue: dict[str, dict[int, str]] = {}  # batch -> {job: PREEMPTED/NODE_FAIL...}
 
     # -- plumbing -------------------------------------------------------------------------
     @property
@@ -369,7 +370,14 @@ class SlurmBackend(Backend):
             ]
             if unfinished:
                 verdicts[row.job_index] = rec.verdict()
+                if rec.requeueable:
+                    self._requeue.setdefault(batch.batch_id, {})[row.job_index] = rec.state
         return verdicts
+
+    def take_requeue_candidates(self, batch_id: str) -> dict[int, str]:
+        """Jobs of the last poll that ended for the cluster's reasons (PREEMPTED, NODE_FAIL...):
+        ``{job_index: Slurm state}``; the batch decides which tasks to resubmit."""
+        return self._requeue.pop(batch_id, {})
 
     def _merge_incoming(self, batch: BatchContext, data: bytes) -> list[str]:
         """Write the files of a fetched tar, then bring the store up to date with its journals.

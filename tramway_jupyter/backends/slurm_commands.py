@@ -50,9 +50,15 @@ FINAL_SLURM_STATES = frozenset(
     s for s, v in SLURM_STATES.items() if v in (State.DONE, State.FAILED, State.CANCELLED, State.LOST)
 )
 
+#: End states where the job is not at fault (its node failed, it was preempted): its tasks are
+#: submitted again, up to the profile's ``max_requeue`` times (see :func:`requeue_decision`).
+REQUEUE_STATES = frozenset({"PREEMPTED", "NODE_FAIL", "BOOT_FAIL"})
+
 _WHY = {
-    "TIMEOUT": "over its walltime (Slurm TIMEOUT)",
-    "OUT_OF_MEMORY": "out of memory (Slurm OUT_OF_MEMORY): ask for more with the profile's mem",
+    "TIMEOUT": "over its walltime (Slurm TIMEOUT); not retried automatically: raise the "
+               "profile's walltime, then retry",
+    "OUT_OF_MEMORY": "out of memory (Slurm OUT_OF_MEMORY); not retried automatically: raise the "
+                     "profile's mem, then retry",
     "NODE_FAIL": "its node failed (Slurm NODE_FAIL)",
     "BOOT_FAIL": "its node failed to boot (Slurm BOOT_FAIL)",
     "PREEMPTED": "preempted by Slurm",
@@ -237,6 +243,11 @@ class SlurmRecord:
     def is_final(self) -> bool:
         return self.state in FINAL_SLURM_STATES
 
+    @property
+    def requeueable(self) -> bool:
+        """Whether the job ended for a reason of the cluster's, not its own (requeue it)."""
+        return self.state in REQUEUE_STATES
+
     def verdict(self) -> tuple[State, str]:
         """Our state for a job that ended in this Slurm state, and a plain-words reason."""
         state = SLURM_STATES.get(self.state, State.LOST)
@@ -254,6 +265,17 @@ class SlurmRecord:
         if self.reason and self.reason not in ("None", "(null)"):
             reason += f" [{self.reason}]"
         return state, reason
+
+
+def requeue_decision(slurm_state: str, n_requeued: int, max_requeue: int) -> str | None:
+    """The note of an automatic resubmission of a task whose job ended in ``slurm_state``.
+
+    ``None``: not resubmitted (the job's own fault, like TIMEOUT or OUT_OF_MEMORY, or already
+    resubmitted ``max_requeue`` times).
+    """
+    if slurm_state not in REQUEUE_STATES or n_requeued >= max_requeue:
+        return None
+    return f"requeued after {slurm_state} ({n_requeued + 1}/{max_requeue})"
 
 
 def parse_scontrol_jobs(text: str) -> list[SlurmRecord]:

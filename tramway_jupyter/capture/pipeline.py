@@ -8,6 +8,7 @@ cell with the same role and name replaces it in place; stages keep the order of 
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import shlex
@@ -85,6 +86,33 @@ class Pipeline:
     @property
     def parameters(self) -> Cell | None:
         return next((c for c in self.cells if c.role == "parameters"), None)
+
+    def parameter_names(self) -> list[str] | None:
+        """The names the parameters cell assigns at top level (``None``: it does not parse)."""
+        if self.parameters is None:
+            return []
+        try:
+            tree = ast.parse(self.parameters.source)
+        except SyntaxError:
+            return None
+        names: list[str] = []
+
+        def targets(node: ast.AST) -> None:
+            if isinstance(node, ast.Name):
+                names.append(node.id)
+            elif isinstance(node, (ast.Tuple, ast.List)):
+                for elt in node.elts:
+                    targets(elt)
+            elif isinstance(node, ast.Starred):
+                targets(node.value)
+
+        for stmt in tree.body:
+            if isinstance(stmt, ast.Assign):
+                for t in stmt.targets:
+                    targets(t)
+            elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
+                targets(stmt.target)
+        return list(dict.fromkeys(names))
 
     @property
     def setup(self) -> list[Cell]:

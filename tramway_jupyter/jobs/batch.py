@@ -96,8 +96,9 @@ class Batch:
         """The full status of a task (error with traceback and cell source, host, paths...)."""
         row = self.store.task(self.batch_id, task_id)
         st = self.dir.read_status(task_id, row.job_index) or {}
+        requeued = (self.info().meta.get("requeue_notes") or {}).get(task_id, [])
         return {**row.to_dict(), **{k: v for k, v in st.items() if v is not None},
-                "state": row.state}
+                "state": row.state, "requeued": requeued}
 
     def task_log(self, task_id: str) -> str:
         """The log of the job attempt that ran this task (worker log and process output)."""
@@ -128,8 +129,54 @@ class Batch:
                     f"batch {self.batch_id}: {self._poll_failures} polls in a row failed"
                 ) from None
             verdicts = {}
+        take = getattr(self.backend, "take_requeue_candidates", None)
+        requeue = take(self.batch_id) if take is not None and verdicts else {}
+        chosen = self._plan_requeue(requeue, verdicts) if requeue else {}
         sync(self.ctx, verdicts)
+        if chosen:
+            rows = [r for r in self.store.tasks(self.batch_id, states=[State.LOST.value])
+                    if r.task_id in chosen]
+            if rows:
+                self._resubmit(rows, None, notes={r.task_id: chosen[r.task_id] for r in rows})
         return self.counts()
+
+    def _plan_requeue(self, requeue: dict[int, str],
+                      verdicts: dict[int, tuple[State, str]]) -> dict[str, str]:
+        """Tasks of jobs lost to the cluster (PREEMPTED, NODE_FAIL) to submit again, with a note
+        each ("requeued after NODE_FAIL (1/1)"), up to the profile's ``max_requeue`` per task.
+        The verdicts' reasons say what was decided; the counts are kept in the batch's meta."""
+        from ..backends.slurm_commands import requeue_decision
+
+        max_requeue = int(getattr(self.profile, "max_requeue", 1))
+        meta = self.info().meta
+        counts: dict[str, int] = dict(meta.get("requeues") or {})
+        plan = self.ctx.plan
+        chosen: dict[str, str] = {}
+        for job_index, slurm_state in requeue.items():
+            try:
+                job = plan.job(job_index)
+            except KeyError:
+                continue
+            notes = {t: requeue_decision(slurm_state, counts.get(t, 0), max_requeue)
+                     for t in job.task_ids}
+            state, reason = verdicts[job_index]
+            if any(notes.values()):
+                note = next(n for n in notes.values() if n)
+                verdicts[job_index] = (state, f"{reason}; {note}")
+            else:
+                verdicts[job_index] = (state, f"{reason}; not requeued again (max_requeue = "
+                                              f"{max_requeue}): `retry` runs it again")
+            for t, n in notes.items():
+                if n:
+                    chosen[t] = f"{n}: {reason}"
+        if chosen:
+            for t in chosen:
+                counts[t] = counts.get(t, 0) + 1
+            log = dict(meta.get("requeue_notes") or {})
+            for t, n in chosen.items():
+                log[t] = [*log.get(t, []), n]
+            self.store.update_batch_meta(self.batch_id, requeues=counts, requeue_notes=log)
+        return chosen
 
     def wait(self, timeout: float | None = None, *, progress: Any = None) -> Batch:
         """Poll until no task is pending, queued or running (or ``timeout`` seconds)."""
@@ -158,12 +205,19 @@ class Batch:
             return self._retry(tasks_per_job)
 
     def _retry(self, tasks_per_job: int | None) -> int:
-        from .plan import group_jobs
-
         self._refresh()
         rows = self.store.tasks(self.batch_id, states=list(RETRYABLE_STATES))
         if not rows:
             return 0
+        return self._resubmit(rows, tasks_per_job)
+
+    def _resubmit(self, rows: list[TaskRow], tasks_per_job: int | None,
+                  notes: dict[str, str] | None = None) -> int:
+        """Submit these tasks again as new jobs (next attempt); ``notes`` become their error
+        line while they wait (e.g. why they were requeued)."""
+        from .plan import group_jobs
+
+        notes = notes or {}
         plan = self.ctx.reload_plan()
         meta = self.info().meta
         attempt = max(r.attempt for r in rows) + 1
@@ -181,7 +235,7 @@ class Batch:
         self.store.update_tasks(self.batch_id, [{
             "task_id": r.task_id, "state": State.PENDING, "attempt": attempt,
             "job_index": job_of[r.task_id], "started": None, "finished": None, "duration": None,
-            "error": None} for r in rows])
+            "error": notes.get(r.task_id)} for r in rows])
         self.backend.submit(self.ctx, [j.job_index for j in new_jobs])
         return len(rows)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -40,9 +40,21 @@ TEMPLATES_DIR = "templates"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same directory, then rename."""
+    """Write ``data`` to ``path`` atomically: a temporary file in the same directory, then rename.
+
+    The file gets the permissions of any new file (0666 minus the umask), as logs do, so a
+    shared batches directory stays readable by the group or others when the umask allows it
+    (``tempfile.mkstemp`` would make it 0600).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:  # the kernel applies the umask to 0o666, without a racy os.umask() round trip
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                         0o666)
+            break
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            continue
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

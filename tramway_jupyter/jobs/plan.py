@@ -60,28 +60,61 @@ def _count_rois(roi_file: str) -> int:
     return len(read_rois(roi_file))
 
 
+_SELECTION_HELP = ("a selection is ROI indices (0 is the first ROI) and inclusive ranges a-b with "
+                   "a <= b, separated by commas, like 0,2,5-7")
+
+
 def _parse_selection(spec: str) -> list[int] | None:
+    """The ROI indices of a selection like ``0,2,5-7`` (repeats dropped, first order kept).
+
+    ``None`` when ``spec`` is not a selection (it has characters other than digits, commas,
+    dashes and spaces: a ROI file suffix). A malformed selection raises :class:`PlanError`.
+    """
     if not re.fullmatch(r"[0-9,\-\s]+", spec):
         return None
     out: list[int] = []
-    for part in spec.split(","):
-        part = part.strip()
-        if "-" in part:
-            a, b = part.split("-", 1)
-            out.extend(range(int(a), int(b) + 1))
-        elif part:
-            out.append(int(part))
-    return out
+    for raw in spec.split(","):
+        part = raw.strip()
+        m = re.fullmatch(r"(\d+)\s*(?:-\s*(\d+))?", part)
+        if m is None:
+            why = ("an empty item" if not part
+                   else f"{part!r} is a negative index" if part.startswith("-")
+                   else f"{part!r} is not an index or a range")
+            raise PlanError(f"--rois {spec}: {why}; {_SELECTION_HELP}")
+        a = int(m.group(1))
+        b = a if m.group(2) is None else int(m.group(2))
+        if b < a:
+            raise PlanError(f"--rois {spec}: the range {part} is empty ({a} > {b}); "
+                            f"{_SELECTION_HELP}")
+        out.extend(range(a, b + 1))
+    return list(dict.fromkeys(out))
+
+
+def _rois_spec(rois: object) -> str | None:
+    """``--rois`` as a string; a list of indices (from the Python API) becomes ``"0,2"``."""
+    if rois is None:
+        return None
+    if isinstance(rois, int) and not isinstance(rois, bool):
+        rois = [rois]
+    if isinstance(rois, (list, tuple, range)):
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in rois):
+            raise PlanError(f"rois={rois!r}: a list of ROI indices must hold integers only")
+        return ",".join(str(i) for i in rois) if len(rois) else ""
+    return str(rois).strip()
 
 
 def resolve_rois(path: str, rois: str | None) -> tuple[str | None, tuple[int, ...] | None]:
     """The ROI file and ROI indices of one data file for the ``--rois`` option.
 
     ``None``: the ROI file beside it if it exists, else the whole file; ``"all"``: every ROI of
-    that file (which must exist); ``"none"``: the whole file; ``"0,2,5-7"``: those ROIs of it;
-    anything else is a ROI file suffix (``"-roi.txt"``, ``"_cells-roi.txt"``).
+    that file (which must exist); ``"none"``: the whole file; ``"0,2,5-7"``: those ROIs of it
+    (repeats are dropped); anything else is a ROI file suffix (``"-roi.txt"``,
+    ``"_cells-roi.txt"``). A ROI file without any ROI is refused.
     """
-    spec = None if rois is None else str(rois).strip()
+    spec = _rois_spec(rois)
+    if spec == "":
+        raise PlanError(f"--rois is empty; use 'all', 'none', a ROI file suffix, or "
+                        f"{_SELECTION_HELP}")
     selection = _parse_selection(spec) if spec else None
     if spec == "none":
         return None, None
@@ -94,11 +127,15 @@ def resolve_rois(path: str, rois: str | None) -> tuple[str | None, tuple[int, ..
             return None, None
         raise PlanError(f"no ROI file {rf} for data file {path} (--rois {spec})")
     n = _count_rois(rf)
+    if n == 0:
+        raise PlanError(f"the ROI file {rf} (for data file {path}) holds no ROI; add ROIs to "
+                        f"it, remove it, or pass --rois none to run on the whole file")
     if selection is None:
         return rf, tuple(range(n))
-    bad = [i for i in selection if i < 0 or i >= n]
+    bad = [i for i in selection if i >= n]
     if bad:
-        raise PlanError(f"ROI index(es) {bad} out of range for {rf}, which holds {n} ROI(s)")
+        raise PlanError(f"--rois {spec}: ROI index(es) {bad} out of range for {rf}, which "
+                        f"holds {n} ROI(s) (indices 0 to {n - 1})")
     return rf, tuple(selection)
 
 
@@ -168,6 +205,9 @@ def make_plan(
     """Tasks for every stage x data file (x ROI), grouped into jobs, with their dependencies."""
     pipeline.validate()
     params = dict(params or {})
+    rois_spec = _rois_spec(rois)
+    if rois_spec:  # a malformed selection fails here, before any file is read
+        _parse_selection(rois_spec)
     files = []
     for i, path in enumerate(expand_sources(data)):
         rf, roi_idx = resolve_rois(path, rois)
@@ -209,6 +249,8 @@ def make_plan(
                 by_file.setdefault(f.key, []).append(t)
         produced.append((spec, index, by_file))
         tasks.extend(stage_tasks)
+    if not tasks:
+        raise PlanError(f"the plan is empty: no task for {data!r} (--rois {rois_spec})")
     if tasks_per_job is not None and tasks_per_job < 1:
         raise PlanError(f"tasks_per_job must be >= 1, got {tasks_per_job}")
     plan = Plan(batch_id=batch_id, stages=stages, tasks=tuple(tasks), jobs=(), isolate=isolate,

@@ -1,14 +1,15 @@
 """``tramway_jupyter.record(name, obj)``: keep a result of the running task, as scrapbook's ``glue``.
 
-Inside a worker the records of a task are written, when the task ends (even when a cell
-failed), to ``results/<task>.pkl`` (every object, pickled) and ``results/<task>.json`` (names,
-types and the values that JSON can hold). Outside a worker (the notebook preview) records
-are kept in memory, in :data:`preview_records`, and the object is returned unchanged.
+Inside a worker ``record()`` pickles the object at once (a snapshot; an object that cannot be
+pickled fails the cell with a :class:`TypeError` naming the record), and the records of a task
+are written, when the task ends (even when a cell failed), to ``results/<task>.pkl`` (one file
+per task that recorded something; the names are in the task's status and the store). Outside a
+worker (the notebook preview) records are kept in memory, in :data:`preview_records`, and the
+object is returned unchanged.
 """
 
 from __future__ import annotations
 
-import json
 import pickle
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,14 +26,25 @@ def record(name: str, obj: T) -> T:
     """Record ``obj`` under ``name`` as a result of the current task and return it.
 
     Objects must be picklable (arrays, numbers, strings, dicts, DataFrames, :class:`Maps`...).
+    Inside a task the object is pickled at once: the record is a snapshot of its value now
+    (a later change of the object is not recorded), and an object that cannot be pickled
+    raises :class:`TypeError` here, so the cell fails and the task says why.
     Recording the same name twice keeps the last value.
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"record() needs a non-empty string name, got {name!r}")
     if _current is None:
         preview_records[name] = obj
-    else:
-        _current["records"][name] = obj
+        return obj
+    try:
+        blob = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
+        raise TypeError(
+            f"record({name!r}, ...): a {kind} cannot be pickled ({type(exc).__name__}: {exc}); "
+            f"records must be picklable (numbers, strings, arrays, dicts, lists, DataFrames, "
+            f"Maps): record plain data derived from it instead") from exc
+    _current["records"][name] = blob
     return obj
 
 
@@ -48,36 +60,15 @@ def end() -> list[str]:
     if _current is None:
         return []
     cur, _current = _current, None
-    records: dict[str, Any] = cur["records"]
+    pickled: dict[str, bytes] = cur["records"]
     path: Path = cur["path"]
-    if not records:
+    if not pickled:
         return []
     path.parent.mkdir(parents=True, exist_ok=True)
-    unpicklable: dict[str, str] = {}
-    blob: dict[str, Any] = {}
-    for k, v in records.items():
-        try:
-            pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)
-            blob[k] = v
-        except Exception as exc:  # keep the others: one bad object must not lose the rest
-            unpicklable[k] = f"{type(exc).__name__}: {exc}"
-    atomic_write_bytes(path, pickle.dumps(blob, protocol=pickle.HIGHEST_PROTOCOL))
-    summary = {
-        "task_id": cur["task_id"],
-        "records": {k: describe(v) for k, v in records.items()},
-        "unpicklable": unpicklable,
-    }
-    atomic_write_bytes(path.with_suffix(".json"), json.dumps(summary, default=str).encode())
+    # the snapshots taken by record(), not the objects as they are now
+    records = {k: pickle.loads(b) for k, b in pickled.items()}
+    atomic_write_bytes(path, pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL))
     return list(records)
-
-
-def describe(obj: Any) -> dict[str, Any]:
-    """Type and, where JSON can hold it, the value of a recorded object (arrays as lists)."""
-    d: dict[str, Any] = {"type": f"{type(obj).__module__}.{type(obj).__qualname__}"}
-    value = to_jsonable(obj)
-    if value is not _NOT_JSONABLE:
-        d["value"] = value
-    return d
 
 
 _NOT_JSONABLE = object()

@@ -197,14 +197,81 @@ _TASK_COLS = [f for f in TaskRow.__dataclass_fields__]
 _JOB_COLS = [f for f in JobRow.__dataclass_fields__]
 
 
+class StoreCorruptError(StoreError):
+    """The job store file is damaged (not a database, truncated, malformed).
+
+    ``tramway-jupyter doctor`` keeps it aside and rebuilds a store from the batch directories.
+    """
+
+    def __init__(self, path: Path, why: str) -> None:
+        self.path = path
+        super().__init__(
+            f"the job store {path} is damaged ({why}); run `tramway-jupyter doctor` to keep it "
+            f"aside (as {path.name}.corrupt-<time>) and rebuild the store from the batch "
+            f"directories")
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_store_file(path: Path) -> None:
+    """Raise :class:`StoreCorruptError` if ``path`` is not an sqlite file or is truncated.
+
+    Reads the 100-byte header only (O(1)): the magic string, and the page count the header
+    claims (when valid) against the file size. A missing or empty file is fine (a new store).
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(100)
+            size = os.fstat(fh.fileno()).st_size
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot read the job store {path}: {exc.strerror or exc}") from None
+    if size == 0:
+        return
+    if len(head) < 100 or not head.startswith(_SQLITE_MAGIC):
+        raise StoreCorruptError(path, "not an SQLite database file")
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    n_pages = int.from_bytes(head[28:32], "big")
+    counter_valid = head[24:28] == head[92:96]
+    if counter_valid and n_pages and n_pages * page_size > size:
+        raise StoreCorruptError(
+            path, f"truncated: {size} bytes where its header claims {n_pages} pages of "
+                  f"{page_size} bytes")
+
+
+def _store_error(path: Path, exc: sqlite3.Error, doing: str) -> StoreError:
+    """One-line error for an sqlite failure: damage (doctor) or access (permissions)."""
+    if type(exc) is sqlite3.DatabaseError or "malformed" in str(exc) or "not a database" in str(exc):
+        return StoreCorruptError(path, str(exc))
+    hint = ""
+    if any(w in str(exc) for w in ("readonly", "unable to open", "read-only", "permission")):
+        hint = (f"; check that {path.parent} is writable, or set TRAMWAY_JUPYTER_HOME (or "
+                f"TRAMWAY_JUPYTER_STORE) to a writable place")
+    return StoreError(f"cannot {doing} the job store {path}: {exc}{hint}")
+
+
 class Store:
-    """Access to the sqlite job store. Cheap to create; safe to share between threads."""
+    """Access to the sqlite job store. Cheap to create; safe to share between threads.
+
+    Opening checks the file: a damaged one raises :class:`StoreCorruptError` (``tramway-jupyter
+    doctor`` rebuilds it), an unwritable place a one-line :class:`StoreError`.
+    """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, timeout: float = 30.0):
         self.path = Path(path) if path is not None else default_store_path()
         self._timeout = timeout
         self._local = threading.local()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create {self.path.parent} for the job store: {exc.strerror or exc}; "
+                f"set TRAMWAY_JUPYTER_HOME (or TRAMWAY_JUPYTER_STORE) to a writable place"
+            ) from None
+        check_store_file(self.path)
         with self._tx() as db:
             self._migrate(db)
 
@@ -219,12 +286,16 @@ class Store:
             try:
                 conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
             except sqlite3.Error as exc:
-                raise StoreError(f"cannot open the job store {self.path}: {exc}") from exc
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
+                raise _store_error(self.path, exc, "open") from None
+            try:
+                conn.row_factory = sqlite3.Row
+                conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA foreign_keys = ON")
+            except sqlite3.Error as exc:
+                conn.close()
+                raise _store_error(self.path, exc, "open") from None
             self._local.conn = conn
             self._local.pid = os.getpid()
         return conn
@@ -235,11 +306,16 @@ class Store:
         try:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StoreError(f"job store {self.path} is not writable: {exc}") from exc
+            raise _store_error(self.path, exc, "write to") from None
         try:
             yield db
-        except BaseException:
-            db.execute("ROLLBACK")
+        except BaseException as exc:
+            try:
+                db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            if type(exc) is sqlite3.DatabaseError:  # damage found inside a transaction
+                raise StoreCorruptError(self.path, str(exc)) from None
             raise
         else:
             db.execute("COMMIT")
@@ -262,6 +338,15 @@ class Store:
                 if stmt.strip():
                     db.execute(stmt)
             db.execute(f"PRAGMA user_version = {i + 1}")
+
+    def integrity_problem(self) -> str | None:
+        """``PRAGMA integrity_check`` (reads the whole file): ``None`` if sound, else the first fault."""
+        try:
+            rows = self._conn().execute("PRAGMA integrity_check(5)").fetchall()
+        except sqlite3.Error as exc:
+            return str(exc)
+        faults = [r[0] for r in rows if r[0] != "ok"]
+        return "; ".join(faults) if faults else None
 
     # -- batches ------------------------------------------------------------------------
     def add_batch(

@@ -22,6 +22,7 @@ from typing import Any
 from ..backends.profiles import Profile, get_profile
 from ..capture.pipeline import Pipeline
 from ..capture.template import build_template, write_template
+from ..exceptions import CaptureError
 from ..paths import default_batches_root
 from .batch import Batch
 from .batchdir import BatchDir
@@ -55,8 +56,14 @@ def submit(
     notebook: str | None = None,
     store: Store | None = None,
     batches_root: str | os.PathLike[str] | None = None,
+    new_params: bool = False,
 ) -> Batch:
-    """Run ``pipeline`` over ``data`` x ROIs with a backend; return the batch handle at once."""
+    """Run ``pipeline`` over ``data`` x ROIs with a backend; return the batch handle at once.
+
+    Every input is checked and the plan made before anything is created: a bad input leaves
+    no batch directory and no row in the store. ``params`` must be names the parameters cell
+    defines, unless ``new_params`` is true.
+    """
     prof = get_profile(profile)
     changes: dict[str, Any] = {}
     if workers is not None:
@@ -74,17 +81,12 @@ def submit(
     from ..backends.base import get_backend
 
     backend = get_backend(prof.backend)(prof)  # fail early on an unknown backend
-    store = store or Store()
+    pipeline.validate()
+    check_param_names(pipeline, params, allow_new=new_params)
     batch_id = new_batch_id()
-    root = Path(batches_root) if batches_root else default_batches_root()
-    bd = BatchDir(root / batch_id)
-    bd.create()
-
-    digests: dict[str, str] = {}
-    for st in pipeline.stages:
-        nb = build_template(pipeline, st.name, notebook=notebook)
-        write_template(nb, bd.template_path(st.name))
-        digests[st.name] = _template_digest(nb)
+    templates = {st.name: build_template(pipeline, st.name, notebook=notebook)
+                 for st in pipeline.stages}
+    digests = {name: _template_digest(nb) for name, nb in templates.items()}
     n_workers = int(prof.workers or os.cpu_count() or 1)
     plan = make_plan(batch_id, pipeline, data, rois=rois, params=params,
                      template_digests=digests, tasks_per_job=tasks_per_job or prof.tasks_per_job,
@@ -92,6 +94,12 @@ def submit(
                      engine=prof.engine, task_timeout=task_timeout,
                      keep_notebooks=prof.keep_notebooks)
     plan = replace(plan, max_output_bytes=int(prof.max_output))
+    store = store or Store()
+    root = Path(batches_root) if batches_root else default_batches_root()
+    bd = BatchDir(root / batch_id)
+    bd.create()
+    for stage_name, nb in templates.items():
+        write_template(nb, bd.template_path(stage_name))
     cached = {} if force else _reuse_done(store, bd, plan)
     if cached:  # regroup only the tasks that must run
         plan = _regroup_without(plan, set(cached), tasks_per_job or prof.tasks_per_job,
@@ -130,6 +138,32 @@ def submit(
     if plan.jobs:
         backend.submit(batch.ctx, [j.job_index for j in plan.jobs])
     return batch
+
+
+def check_param_names(pipeline: Pipeline, params: dict[str, Any] | None, *,
+                      allow_new: bool = False) -> None:
+    """Refuse parameter overrides the parameters cell does not define (unless ``allow_new``)."""
+    if not params:
+        return
+    from ..capture.template import STANDARD_PARAMETERS
+
+    per_task = sorted(set(params) & set(STANDARD_PARAMETERS))
+    if per_task:
+        raise CaptureError(f"--param {', '.join(per_task)}: set for each task by tramway-jupyter "
+                           f"({', '.join(STANDARD_PARAMETERS)}); it cannot be overridden")
+    if allow_new:
+        return
+    defined = pipeline.parameter_names()
+    if defined is None:  # the cell does not parse: running it will say so
+        return
+    unknown = [k for k in params if k not in defined]
+    if unknown:
+        where = (f"the parameters cell defines {', '.join(defined)}" if defined
+                 else "the pipeline has no parameters cell" if pipeline.parameters is None
+                 else "the parameters cell defines no name")
+        raise CaptureError(f"--param {', '.join(unknown)}: not a parameter of this pipeline "
+                           f"({where}); fix the name, or pass --new-param (new_params=True) "
+                           f"to add it")
 
 
 def _default_name(notebook: str | None, pipeline: Pipeline) -> str:

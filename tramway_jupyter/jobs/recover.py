@@ -1,0 +1,190 @@
+"""Recover from a damaged job store: keep the file aside, rebuild the store from batch directories.
+
+A batch directory holds what the store knows about it (``batch.json``: id, name, profile,
+notebook; ``plan.json``: tasks and jobs; ``status/*.jsonl``: each task's state), so the rows
+can be rebuilt. What is lost: the backend ids of running jobs (a task that was not final is
+marked ``lost``, so ``tramway-jupyter retry`` runs it again; status files written later by a
+still-running job still win at the next poll), the state-change history, and batches whose
+directory is elsewhere than the batches roots scanned.
+
+Recovery is explicit (``tramway-jupyter doctor``), not automatic on open: the store is opened by
+many processes at once (workers, the Jupyter server, kernels, the CLI), and one of them moving
+the file aside while the others write would lose data; the user runs it once, and sees what
+was rebuilt.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .batchdir import BatchDir
+from .states import FINAL_STATES, State
+from .store import Store, StoreCorruptError, check_store_file
+
+#: Error of a task whose state the rebuilt store cannot know.
+UNKNOWN_AFTER_REBUILD = ("state unknown after the job store was rebuilt from the batch directory; "
+                         "`tramway-jupyter retry` runs it again")
+
+
+@dataclass
+class Diagnosis:
+    path: Path
+    problem: str | None  # None: sound
+
+
+@dataclass
+class Rebuilt:
+    moved_to: Path | None
+    batches: list[str] = field(default_factory=list)
+    n_tasks: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (directory, why)
+
+
+def diagnose(path: Path) -> Diagnosis:
+    """Whether the store at ``path`` is sound: header checks, then ``PRAGMA integrity_check``."""
+    if not path.exists():
+        return Diagnosis(path, None)
+    try:
+        check_store_file(path)
+        store = Store(path)
+    except StoreCorruptError as exc:
+        return Diagnosis(path, str(exc).split(" is damaged (", 1)[-1].rsplit("); run", 1)[0])
+    try:
+        problem = store.integrity_problem()
+    finally:
+        store.close()
+    return Diagnosis(path, problem)
+
+
+def move_aside(path: Path, label: str = "corrupt") -> Path:
+    """Rename the store (and its ``-wal``/``-shm`` files) to ``<name>.<label>-<time>``."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.{label}-{stamp}")
+    n = 1
+    while target.exists():
+        target = path.with_name(f"{path.name}.{label}-{stamp}-{n}")
+        n += 1
+    os.replace(path, target)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.replace(side, target.with_name(target.name + suffix))
+    return target
+
+
+def rebuild(path: Path, batches_roots: Iterable[Path], *, damaged: bool = True) -> Rebuilt:
+    """Keep the store at ``path`` aside (if it exists) and rebuild it from batch directories.
+
+    The old file becomes ``<name>.corrupt-<time>`` (``<name>.bak-<time>`` if not ``damaged``).
+    """
+    moved = move_aside(path, "corrupt" if damaged else "bak") if path.exists() else None
+    store = Store(path)
+    out = Rebuilt(moved_to=moved)
+    try:
+        for root in batches_roots:
+            if not root.is_dir():
+                continue
+            for d in sorted(p for p in root.iterdir() if p.is_dir()):
+                try:
+                    n = add_batch_from_dir(store, BatchDir(d))
+                except (OSError, ValueError, KeyError, TypeError) as exc:
+                    out.skipped.append((str(d), f"{type(exc).__name__}: {exc}"))
+                    continue
+                if n is None:
+                    out.skipped.append((str(d), "no batch.json and plan.json"))
+                    continue
+                out.batches.append(d.name)
+                out.n_tasks += n
+    finally:
+        store.close()
+    return out
+
+
+def add_batch_from_dir(store: Store, bd: BatchDir) -> int | None:
+    """Insert the rows of one batch directory; return its task count (``None``: not a batch)."""
+    if not (bd.info_path.exists() and bd.plan_path.exists()):
+        return None
+    info = bd.read_info()
+    plan = bd.read_plan()
+    batch_id = str(info.get("batch_id") or bd.root.name)
+    statuses = bd.read_statuses()
+    from .worker import error_summary
+
+    tasks: list[dict[str, Any]] = []
+    later: list[dict[str, Any]] = []
+    for t in plan.tasks:
+        st = statuses.get(t.task_id) or {}
+        try:
+            state = State(st.get("state", State.PENDING.value))
+        except ValueError:
+            state = State.LOST
+        err = st.get("error")
+        error = error_summary(err) if isinstance(err, dict) else None
+        if state not in FINAL_STATES:
+            state, error = State.LOST, UNKNOWN_AFTER_REBUILD
+        tasks.append({
+            "task_id": t.task_id, "job_index": int(st.get("job_index", t.job_index)),
+            "stage": t.stage, "source": t.source, "roi_index": t.roi_index,
+            "state": state.value, "attempt": int(st.get("attempt", 1)),
+            "fingerprint": t.fingerprint, "cached_from": st.get("cached_from"),
+            "notebook": st.get("notebook"), "duration": st.get("duration"),
+            "records": st.get("records") or [], "results": st.get("results")})
+        later.append({"task_id": t.task_id, "started": st.get("started"),
+                      "finished": st.get("finished"), "error": error})
+    by_job: dict[int, list[str]] = {}
+    for row in tasks:
+        by_job.setdefault(row["job_index"], []).append(row["state"])
+    jobs = []
+    for j in plan.jobs:
+        states = by_job.get(j.job_index, [])
+        job_state = ("done" if states and all(s == "done" for s in states) else
+                     "cancelled" if states and all(s == "cancelled" for s in states) else
+                     "failed" if states else "lost")
+        jobs.append({"job_index": j.job_index, "stage": j.stage, "attempt": j.attempt,
+                     "n_tasks": len(j.task_ids), "state": job_state})
+    store.add_batch(
+        batch_id, name=str(info.get("name") or batch_id), batch_dir=str(bd.root),
+        backend=str(info.get("backend") or "local"), profile=str(info.get("profile") or "local"),
+        notebook=info.get("notebook"), created=float(info.get("created") or 0.0),
+        meta={"profile": _profile_dict(info), "recovered": True,
+              "data": sorted({t.source for t in plan.tasks})},
+        jobs=jobs, tasks=tasks)
+    store.update_tasks(batch_id, later)
+    return len(tasks)
+
+
+def _profile_dict(info: dict[str, Any]) -> dict[str, Any]:
+    """The batch's profile as the store keeps it: the saved one if still defined, else its name."""
+    name = str(info.get("profile") or "local")
+    backend = str(info.get("backend") or "local")
+    try:
+        from ..backends.profiles import get_profile
+
+        prof = get_profile(name)
+        if prof.backend == backend:
+            return dict(prof.to_dict())
+    except Exception:  # noqa: BLE001 - a profile gone from the profiles file: keep the name
+        pass
+    return {"name": name, "backend": backend}
+
+
+def summary(result: Rebuilt) -> str:
+    lines = []
+    if result.moved_to is not None:
+        lines.append(f"kept the old store aside as {result.moved_to}")
+    lines.append(f"rebuilt {len(result.batches)} batch(es), {result.n_tasks} task(s)")
+    for d, why in result.skipped:
+        lines.append(f"  skipped {d}: {why}")
+    return "\n".join(lines)
+
+
+def dumps(result: Rebuilt) -> str:
+    return json.dumps({"moved_to": str(result.moved_to) if result.moved_to else None,
+                       "batches": result.batches, "n_tasks": result.n_tasks,
+                       "skipped": result.skipped})
