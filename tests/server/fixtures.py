@@ -73,6 +73,7 @@ def add_batch(
             updates.append(
                 {"task_id": t["task_id"], "error": f"ValueError: {err['evalue']}", "duration": 1.5}
             )
+            bd.task_log_path(t["task_id"]).write_text(f"printed by {t['task_id']}\n")
         elif st is State.DONE:
             updates.append({"task_id": t["task_id"], "duration": 2.0})
         if st.is_final or st is State.RUNNING:

@@ -77,9 +77,15 @@ async def test_task_status_with_traceback(jp_fetch):
 
 
 async def test_task_log(jp_fetch):
-    data = await get(jp_fetch, "batches", "b-mixed", "tasks", "infer-sim0-r1", "log")
+    data = await get(jp_fetch, "batches", "b-mixed", "tasks", "infer-sim0-r0", "log")
     assert data["path"] == "logs/job-0-a1.log"
     assert "job 0 attempt 1" in data["log"] and data["truncated"] is False
+
+
+async def test_task_log_starts_with_what_the_task_printed(jp_fetch):
+    data = await get(jp_fetch, "batches", "b-mixed", "tasks", "infer-sim0-r1", "log")
+    assert data["path"] == "logs/task-infer-sim0-r1.log, logs/job-0-a1.log", data["path"]
+    assert data["log"].index("printed by infer-sim0-r1") < data["log"].index("job 0 attempt 1")
 
 
 async def test_task_notebook_relative_to_server_root(jp_fetch):

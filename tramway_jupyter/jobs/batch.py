@@ -105,7 +105,9 @@ class Batch:
         row = self.store.task(self.batch_id, task_id)
         logs = self.dir.root / "logs"
         parts = []
-        for path in sorted(logs.glob(f"job-{row.job_index}-a{row.attempt}.*")):
+        own = self.dir.task_log_path(task_id)
+        for path in [own] * own.is_file() + sorted(
+                logs.glob(f"job-{row.job_index}-a{row.attempt}.*")):
             parts.append(f"==> {path.name} <==\n{path.read_text(errors='replace')}")
         return "\n".join(parts) if parts else f"(no log yet for job {row.job_index})"
 

@@ -14,6 +14,7 @@ be staged to a cluster's scratch in one tar stream and brought back the same way
       status/local.jsonl         and those decided on the submitting host: the source of truth
                                  (see journal.py)
       logs/job-<j>-a<k>.log      one log per job attempt (the worker's, or the scheduler's stdout)
+      logs/task-<task>.log       what a task printed, whole (only for tasks that printed)
       outputs/<file_key>/        the output_dir shared by the stages of one data file
 """
 
@@ -37,6 +38,11 @@ RESULTS_DIR = "results"
 LOGS_DIR = "logs"
 OUTPUTS_DIR = "outputs"
 TEMPLATES_DIR = "templates"
+
+
+def task_log_relpath(task_id: str) -> str:
+    """Where a task's stdout/stderr go, relative to the batch directory."""
+    return f"{LOGS_DIR}/task-{task_id}.log"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -104,6 +110,10 @@ class BatchDir:
         """A job's status journal; ``None``: the submitting host's (``local.jsonl``)."""
         name = LOCAL_JOURNAL if job_index is None else job_journal_name(job_index)
         return self.root / STATUS_DIR / name
+
+    def task_log_path(self, task_id: str) -> Path:
+        """The task's stdout/stderr, complete (its notebook keeps a head and a tail)."""
+        return self.root / task_log_relpath(task_id)
 
     def job_log_path(self, job_index: int, attempt: int = 1) -> Path:
         return self.root / LOGS_DIR / f"job-{job_index}-a{attempt}.log"

@@ -56,11 +56,6 @@ def format_size(n: float) -> str:
     raise AssertionError  # pragma: no cover
 
 
-def task_log_relpath(task_id: str) -> str:
-    """Where a task's stdout/stderr go, relative to the batch directory."""
-    return f"logs/task-{task_id}.log"
-
-
 def _utf8_back(data: bytes, k: int) -> int:
     """``k`` moved back to the start of a UTF-8 character."""
     while 0 < k < len(data) and (data[k] & 0xC0) == 0x80:

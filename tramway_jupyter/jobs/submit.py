@@ -25,8 +25,7 @@ from ..capture.template import build_template, write_template
 from ..exceptions import CaptureError
 from ..paths import default_batches_root
 from .batch import Batch
-from .batchdir import BatchDir
-from .outputs import task_log_relpath
+from .batchdir import BatchDir, task_log_relpath
 from .plan import make_plan
 from .plan_model import Plan, Task
 from .states import State

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from . import nbjson
-from .batchdir import BatchDir, atomic_write_text, new_status
+from .batchdir import BatchDir, atomic_write_text, new_status, task_log_relpath
 from .engine import CellTimeoutError, KernelDiedError, WarmKernel
-from .outputs import OutputCollector, task_log_relpath
+from .outputs import OutputCollector
 from .parameters import codify
 from .plan_model import Job, Plan, Task
 from .shell_engine import InProcessShell

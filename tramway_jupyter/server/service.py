@@ -498,14 +498,17 @@ class BatchService:
 
     @staticmethod
     def _log_paths(bd: BatchDir, task: TaskRow) -> list[Path]:
-        """This attempt's log files, else the newest earlier attempt that has some."""
+        """The task's own output log (if it printed), then this attempt's job log files, else
+        those of the newest earlier attempt that has some."""
+        own = bd.task_log_path(task.task_id)
+        mine = [confine(bd.root, own)] if own.is_file() else []
         for attempt in range(task.attempt, 0, -1):
             stem = bd.job_log_path(task.job_index, attempt)
             found = sorted(stem.parent.glob(f"job-{task.job_index}-a{attempt}.*"))
             paths = [confine(bd.root, p) for p in found if p.is_file()]
             if paths:
-                return paths
-        return []
+                return mine + paths
+        return mine
 
     @staticmethod
     def _batch_dict(row: BatchRow) -> dict[str, Any]:
