@@ -47,6 +47,8 @@ def submit(
     isolate: bool | None = None,
     engine: str | None = None,
     task_timeout: float | None = None,
+    mem: str | None = None,
+    oversubscribe: bool | None = None,
     name: str | None = None,
     notebook: str | None = None,
     store: Store | None = None,
@@ -61,9 +63,16 @@ def submit(
         changes["isolate"] = isolate
     if engine is not None:
         changes["engine"] = engine
+    if mem is not None:
+        changes["mem"] = mem
+    if oversubscribe is not None:
+        changes["oversubscribe"] = oversubscribe
     if changes:
         prof = prof.replace(**changes)
     from ..backends.base import get_backend
+    from ..backends.local import resolve_local_profile
+
+    prof = resolve_local_profile(prof)  # workers capped to the CPUs; mem checked
 
     backend = get_backend(prof.backend)(prof)  # fail early on an unknown backend
     store = store or Store()

@@ -397,6 +397,17 @@ def serve(batch_dir: str | os.PathLike[str], *, store_path: str | None = None,
         kernels.shutdown()
 
 
+def limit_memory(nbytes: int) -> None:
+    """Cap this process's address space: an allocation beyond raises MemoryError in the task."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        nbytes = min(nbytes, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (nbytes, hard))
+    logger.info("memory limit: %d MB of address space", nbytes >> 20)
+
+
 def _parse_path_map(items: Sequence[str]) -> dict[str, str]:
     out = {}
     for item in items:
@@ -416,9 +427,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--store", help="job store to update live (local backends only)")
     p.add_argument("--path-map", action="append", default=[], metavar="LOCAL=REMOTE",
                    help="map a data path prefix of the submitting host to this host")
+    p.add_argument("--mem", type=int, default=None, metavar="BYTES",
+                   help="limit this worker's address space (RLIMIT_AS) to BYTES")
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format=LOG_FORMAT)
+    if args.mem:
+        limit_memory(args.mem)
     bd = BatchDir(args.batch_dir)
 
     def _on_term(signum: int, frame: object) -> None:
