@@ -89,6 +89,9 @@ def worker_command(batch_dir: str, store: str | None, mem: int | None = None) ->
     return cmd
 
 
+_CANCEL_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
 class ForkedWorker:
     """A serving worker forked from this (pre-imported) process; the subset of ``Popen`` used."""
 
@@ -98,11 +101,16 @@ class ForkedWorker:
         log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
         sys.stdout.flush()
         sys.stderr.flush()
+        # no SIGTERM (cancel) between fork and setsid: the child would run the parent's handler
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _CANCEL_SIGNALS)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             rc = 1
             try:
                 os.setsid()
+                for sig in _CANCEL_SIGNALS:
+                    signal.signal(sig, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
                 os.dup2(r_in, 0)
                 os.dup2(w_out, 1)
                 os.dup2(log_fd, 2)
@@ -122,13 +130,14 @@ class ForkedWorker:
                     sys.stderr.flush()
                 finally:
                     os._exit(rc)
+        self.pid = pid
         os.close(r_in)
         os.close(w_out)
         os.close(log_fd)
-        self.pid = pid
         self.stdin = os.fdopen(w_in, "wb")
         self.stdout = os.fdopen(r_out, "rb")
         self.returncode: int | None = None
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a pending cancel is raised here
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -368,7 +377,10 @@ class Dispatcher:
             try:
                 w.proc.wait(timeout=max(0.1, deadline - time.time()))
             except subprocess.TimeoutExpired:
-                os.killpg(w.proc.pid, signal.SIGKILL)
+                try:
+                    os.killpg(w.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    w.proc.kill()
         verdicts = {j: (State.CANCELLED, "cancelled by the user") for j in running}
         verdicts.update({j.job_index: (State.CANCELLED, "cancelled before it started")
                          for j in self.pending})
