@@ -386,6 +386,8 @@ class Daemon:
                 signal.signal(sig, signal.SIG_DFL)
             os.environ.clear()
             os.environ.update(msg["env"])
+            if sys.path and os.path.abspath(sys.path[0] or ".") == os.getcwd():
+                sys.path[0] = msg["cwd"]  # `python -m` puts its cwd first, as a cold worker
             os.chdir(msg["cwd"])
             fd = os.open(msg["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
             os.dup2(fd, 1)
