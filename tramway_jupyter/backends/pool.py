@@ -26,8 +26,9 @@ What does not leak from one batch to the next:
 
 The daemon listens on a Unix socket in a 0700 directory owned by the user (``<data_home>/pool``,
 see :mod:`tramway_jupyter.paths`), exits after ``pool_idle_timeout`` seconds without a request
-(profile key; env ``TRAMWAY_JUPYTER_POOL_IDLE``; default 600 s). The batches it started run on
-as detached sessions: they do not depend on the daemon, nor on the kernel that asked for them.
+(profile key; env ``TRAMWAY_JUPYTER_POOL_IDLE``; default 600 s) or when its socket is removed.
+The batches it started run on as detached sessions: they depend neither on the daemon nor on
+the kernel that asked for them.
 Opt out with the profile key ``warm_pool = false`` or ``TRAMWAY_JUPYTER_WARM_POOL=0``: each
 batch then starts its own dispatcher and worker processes.
 """
@@ -302,6 +303,12 @@ class Daemon:
             if done:
                 self.children.discard(pid)
 
+    def _socket_is_mine(self) -> bool:
+        try:
+            return os.stat(self.path).st_ino == self.inode
+        except OSError:
+            return False
+
     def _unlink(self) -> None:
         try:
             if os.stat(self.path).st_ino == self.inode:
@@ -319,6 +326,9 @@ class Daemon:
                 if not ready:
                     if time.monotonic() - self.last > self.idle:
                         logger.info("idle for %.0f s: exiting", self.idle)
+                        return
+                    if not self._socket_is_mine():
+                        logger.info("%s removed or replaced: exiting", self.path)
                         return
                     continue
                 conn, _ = self.sock.accept()

@@ -96,3 +96,15 @@ def test_workers_cap_only_for_local_backends():
     assert resolve_local_profile(slurm).workers == 10_000
     with pytest.raises(ValueError, match="memory size"):
         resolve_local_profile(Profile(mem="two gigs"))
+
+
+def test_daemon_exits_when_its_home_is_removed(own_home):
+    import shutil
+
+    pool._start_daemon(idle=600)
+    pid = pool.status()["pid"]
+    shutil.rmtree(own_home)  # e.g. a temporary home of a finished test or benchmark
+    deadline = time.monotonic() + 10
+    while is_alive(str(pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not is_alive(str(pid))
