@@ -45,6 +45,7 @@ import select
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import time
@@ -81,6 +82,8 @@ class PoolError(RuntimeError):
 
 # -- settings ---------------------------------------------------------------------------------
 def enabled(profile: Any = None) -> bool:
+    if not hasattr(os, "fork") or not hasattr(socket, "AF_UNIX"):
+        return False  # a fork server needs both (not on Windows)
     env = os.environ.get(ENV_WARM_POOL)
     if env is not None and env.strip().lower() in ("0", "false", "no", "off", ""):
         return False
@@ -347,6 +350,12 @@ class Daemon:
     def _handle(self, conn: socket.socket) -> bool:
         """Answer one request; return False when the daemon must exit."""
         conn.settimeout(10)
+        if hasattr(socket, "SO_PEERCRED"):  # the directory is 0700 already; check anyway
+            _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(
+                socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+            if uid != os.getuid():
+                logger.warning("refused a request from uid %d", uid)
+                return True
         data = b""
         while not data.endswith(b"\n"):
             chunk = conn.recv(1 << 20)
