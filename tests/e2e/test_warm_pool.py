@@ -116,7 +116,10 @@ def test_opt_out_starts_a_cold_dispatcher(tmp_path, store, toy_pipeline, monkeyp
     assert b.wait(60).counts() == {"done": 2}
 
 
-def test_killed_worker_loses_only_its_running_task(tmp_path, store, toy_pipeline):
+@pytest.mark.parametrize("warm", ["1", "0"], ids=["pool", "cold"])
+def test_killed_worker_loses_only_its_running_task(tmp_path, store, toy_pipeline, monkeypatch,
+                                                   warm):
+    monkeypatch.setenv(pool.ENV_WARM_POOL, warm)
     data = make_toy_data(tmp_path / "data", ["a"], n_rois=3)
     hold = tmp_path / "hold"
     hold.write_text("")
@@ -145,7 +148,9 @@ MEM_CELLS = [
 ]
 
 
-def test_mem_limit_reports_the_limit_to_raise(tmp_path, store):
+@pytest.mark.parametrize("warm", ["1", "0"], ids=["pool", "cold"])
+def test_mem_limit_reports_the_limit_to_raise(tmp_path, store, monkeypatch, warm):
+    monkeypatch.setenv(pool.ENV_WARM_POOL, warm)
     data = make_toy_data(tmp_path / "data", ["a"], n_rois=0)
     p = Pipeline.from_cells(MEM_CELLS)
     kw = dict(workers=1, store=store, force=True, batches_root=tmp_path / "batches", mem="1G")
