@@ -11,10 +11,15 @@ import pytest
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_home(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("tramway-home")
-    old = {k: os.environ.get(k) for k in ("TRAMWAY_JUPYTER_HOME", "TRAMWAY_JUPYTER_PROFILES")}
+    old = {k: os.environ.get(k) for k in ("TRAMWAY_JUPYTER_HOME", "TRAMWAY_JUPYTER_PROFILES",
+                                          "TRAMWAY_JUPYTER_POOL_IDLE")}
     os.environ["TRAMWAY_JUPYTER_HOME"] = str(home)
     os.environ["TRAMWAY_JUPYTER_PROFILES"] = str(home / "profiles.toml")
+    os.environ["TRAMWAY_JUPYTER_POOL_IDLE"] = "120"  # a warm pool left behind exits soon
     yield home
+    from tramway_jupyter.backends import pool
+
+    pool.stop()  # the session's warm worker pool (if a test started one)
     for k, v in old.items():
         if v is None:
             os.environ.pop(k, None)

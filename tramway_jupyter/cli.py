@@ -152,6 +152,32 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_pool(sub: Any) -> None:
+    p = sub.add_parser(
+        "pool", help="the warm local worker pool: status or stop",
+        description="Local batches fork their workers from a per-user pool process that has "
+                    "the heavy modules imported; it exits after an idle timeout (profile key "
+                    "pool_idle_timeout, env TRAMWAY_JUPYTER_POOL_IDLE). Batches it started run on "
+                    "when it stops.")
+    p.add_argument("action", choices=["status", "stop"])
+    p.set_defaults(func=cmd_pool)
+
+
+def cmd_pool(args: argparse.Namespace) -> int:
+    from .backends import pool
+
+    if args.action == "stop":
+        print("warm pool stopped" if pool.stop() else "no warm pool running")
+        return 0
+    st = pool.status()
+    if st is None:
+        print("no warm pool running")
+    else:
+        print(f"warm pool: pid {st['pid']}, idle timeout {st['idle_timeout']:.0f} s, "
+              f"{len(st['children'])} dispatcher(s) running, socket {pool.socket_path()}")
+    return 0
+
+
 def _command_of(argv: Sequence[str]) -> str | None:
     """The subcommand named in ``argv`` (the first word that is not an option)."""
     return next((a for a in argv if not a.startswith("-")), None)
@@ -171,6 +197,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     _add_run(sub)
     _add_batch_cmds(sub)
     _add_doctor(sub)
+    _add_pool(sub)
     if argv is None or _command_of(argv) in _ANALYSIS_HELP:
         from .analysis.cli import add_subcommands as add_analysis
 

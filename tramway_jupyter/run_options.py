@@ -17,7 +17,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="ROI file suffix, 'all', 'none', or indices like 0,2,5-7 (default: the "
                         "TRamWAy ROI file beside each data file, X.rpt.txt -> X.rpt-roi.txt, if any)")
     p.add_argument("--profile", default=None, help="profile name (default: local)")
-    p.add_argument("--workers", type=int, default=None, help="local worker processes")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local worker processes (at most the CPU count unless --oversubscribe)")
+    p.add_argument("--oversubscribe", action="store_true",
+                   help="allow more local workers than CPUs")
+    p.add_argument("--mem", default=None, metavar="SIZE",
+                   help="memory limit per task, e.g. 2G or 500M: sbatch --mem on Slurm, an "
+                        "address-space limit per worker process locally")
     p.add_argument("--tasks-per-job", type=int, default=None,
                    help="tasks run one after the other by one job (default: automatic)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
@@ -92,4 +98,5 @@ def run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "task_timeout": args.timeout, "keep_notebooks": args.keep_notebooks,
         "max_output": args.max_output, "name": args.name,
         "new_params": bool(getattr(args, "new_param", False)),
+        "mem": args.mem, "oversubscribe": True if args.oversubscribe else None,
     }

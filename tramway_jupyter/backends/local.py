@@ -1,17 +1,52 @@
-"""``local``: a pool of worker processes on this machine, run by a detached dispatcher."""
+"""``local``: a pool of worker processes on this machine, run by a detached dispatcher.
+
+By default the dispatcher and its workers are forked by the per-user warm pool (:mod:`.pool`),
+which has the heavy modules imported already; with ``warm_pool = false`` (or
+``TRAMWAY_JUPYTER_WARM_POOL=0``), or if the pool cannot be reached, each batch starts its own
+``python -m tramway_jupyter.backends.local_runner``.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 import time
+import warnings
 
 from ..jobs.context import BatchContext
 from ..jobs.states import State
 from ..jobs.sync import sync
 from .base import Backend, JobVerdict, register_backend
+from .local_runner import parse_mem
 from .procs import is_alive, process_id, signal_group
+from .profiles import Profile
+
+logger = logging.getLogger("tramway_jupyter.local")
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def resolve_local_profile(profile: Profile) -> Profile:
+    """Check ``mem``; cap ``workers`` to the CPU count (with a warning) unless the profile says
+    ``oversubscribe`` (only for the backends whose workers run on this machine)."""
+    parse_mem(profile.mem)  # ValueError on a malformed size, before anything is created
+    if profile.backend not in ("local", "inline") or profile.workers is None:
+        return profile
+    cpus = cpu_count()
+    n = int(profile.workers)
+    if n <= cpus or profile.oversubscribe:
+        return profile
+    warnings.warn(f"--workers {n} is more than the {cpus} CPU(s) of this machine: using {cpus} "
+                  f"worker(s) (pass --oversubscribe to run {n})", UserWarning, stacklevel=3)
+    return profile.replace(workers=cpus)
 
 
 class LocalBackend(Backend):
@@ -20,7 +55,26 @@ class LocalBackend(Backend):
 
     @property
     def workers(self) -> int:
-        return int(self.profile.workers or os.cpu_count() or 1)
+        return int(self.profile.workers or cpu_count())
+
+    def _start_dispatcher(self, batch: BatchContext, argv: list[str], log: str) -> int:
+        """Start the batch's detached dispatcher; return its pid."""
+        from . import pool
+
+        root = str(batch.dir.root)
+        if pool.enabled(self.profile):
+            try:
+                return pool.dispatch(argv, cwd=root, log=log, profile=self.profile)
+            except (pool.PoolError, OSError, ValueError, subprocess.SubprocessError) as exc:
+                logger.warning("warm worker pool unavailable (%s): starting cold workers", exc)
+        with open(log, "ab") as fh:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tramway_jupyter.backends.local_runner", *argv],
+                stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
+                start_new_session=True, cwd=root)
+        # keep a reference so the Popen object does not warn; the process is detached
+        self._procs = [*getattr(self, "_procs", []), proc]
+        return proc.pid
 
     def submit(self, batch: BatchContext, job_indices: list[int]) -> None:
         if not job_indices:
@@ -30,19 +84,15 @@ class LocalBackend(Backend):
             batch.store.update_job(batch.batch_id, j, state=State.QUEUED, submitted=now)
         log = batch.dir.root / "logs" / "dispatcher.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "tramway_jupyter.backends.local_runner", str(batch.dir.root),
-               *map(str, job_indices), "--store", str(batch.store.path),
-               "--workers", str(self.workers)]
-        with open(log, "ab") as fh:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fh,
-                                    stderr=subprocess.STDOUT, start_new_session=True,
-                                    cwd=str(batch.dir.root))
-        ident = process_id(proc.pid)
+        argv = [str(batch.dir.root), *map(str, job_indices), "--store", str(batch.store.path),
+                "--workers", str(self.workers)]
+        mem = parse_mem(self.profile.mem)
+        if mem:
+            argv += ["--mem", str(mem)]
+        ident = process_id(self._start_dispatcher(batch, argv, str(log)))
         meta = batch.store.get_batch(batch.batch_id).meta
         batch.store.update_batch_meta(batch.batch_id,
                                       dispatchers=[*meta.get("dispatchers", []), ident])
-        # keep a reference so the Popen object does not warn; the process is detached
-        self._procs = [*getattr(self, "_procs", []), proc]
 
     def _dispatchers(self, batch: BatchContext) -> list[str]:
         return list(batch.store.get_batch(batch.batch_id).meta.get("dispatchers", []))

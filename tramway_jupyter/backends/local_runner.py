@@ -6,8 +6,14 @@ It is started in its own session by :class:`LocalBackend`, so a kernel restart d
 batch. It keeps up to N worker processes (``python -m tramway_jupyter.worker BATCH_DIR serve``,
 the same worker that runs a job everywhere, reading job indices on stdin so that its kernel stays
 warm from one job to the next), hands each a job once the jobs it depends on have ended, and
-watches them: a worker that dies (``kill -9``, crash) has the unfinished tasks of its job marked
-``lost`` at once, and a new worker takes the next jobs. SIGTERM cancels everything it runs.
+watches them: a worker that dies (``kill -9``, crash, memory limit) has the task it was running
+marked ``lost`` at once; the tasks of that job it had not started go back to the queue, and a new
+worker takes them. SIGTERM cancels everything it runs.
+
+With ``--mem SIZE`` each worker runs under an address-space limit (``RLIMIT_AS``); a task that
+hits it is reported "over its memory limit (SIZE): raise --mem". Started by the warm pool
+(:mod:`.pool`), the dispatcher and its workers are forks of the pool's pre-imported process
+rather than new Python processes (``fork_workers``).
 """
 
 from __future__ import annotations
@@ -22,11 +28,12 @@ import sys
 import time
 from collections.abc import Sequence
 
-from ..jobs.batchdir import BatchDir
+from ..jobs.batchdir import BatchDir, new_status
 from ..jobs.context import BatchContext
-from ..jobs.states import State
+from ..jobs.states import FINAL_STATES, State
 from ..jobs.store import Store
 from ..jobs.sync import sync
+from ..jobs.worker import memory_message
 from .procs import process_id
 
 logger = logging.getLogger("tramway_jupyter.local_runner")
@@ -36,12 +43,118 @@ class _Cancel(BaseException):
     pass
 
 
-def worker_command(batch_dir: str, store: str | None) -> list[str]:
+_UNITS = {"": 1 << 20, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_mem(size: str | int | None) -> int | None:
+    """Bytes of a memory size as Slurm writes it: ``2G``, ``500M``, ``2GB``, ``1.5G``, ``4096``
+    (a bare number is megabytes, as for ``sbatch --mem``)."""
+    if size is None or size == "":
+        return None
+    if isinstance(size, int):
+        return size
+    text = str(size).strip().upper().replace(" ", "")
+    if text.endswith("IB"):
+        text = text[:-2]
+    elif text.endswith("B"):
+        text = text[:-1]
+    unit = text[-1] if text and text[-1] in "KMGT" else ""
+    try:
+        value = float(text[:-1] if unit else text)
+    except ValueError:
+        raise ValueError(f"memory size {size!r}: expected a number with an optional unit "
+                         "K, M, G or T, e.g. 2G or 500M") from None
+    if value <= 0:
+        raise ValueError(f"memory size {size!r} must be positive")
+    return int(value * _UNITS[unit])
+
+
+def worker_command(batch_dir: str, store: str | None, mem: int | None = None) -> list[str]:
     """A worker that serves jobs read on stdin (one warm kernel for all its jobs)."""
     cmd = [sys.executable, "-m", "tramway_jupyter.worker", batch_dir, "serve"]
     if store:
         cmd += ["--store", store]
+    if mem:
+        cmd += ["--mem", str(mem)]
     return cmd
+
+
+_CANCEL_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+class ForkedWorker:
+    """A serving worker forked from this (pre-imported) process; the subset of ``Popen`` used."""
+
+    def __init__(self, argv: list[str], log: str) -> None:
+        r_in, w_in = os.pipe()
+        r_out, w_out = os.pipe()
+        log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # no SIGTERM (cancel) between fork and setsid: the child would run the parent's handler
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _CANCEL_SIGNALS)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            rc = 1
+            try:
+                os.setsid()
+                for sig in _CANCEL_SIGNALS:
+                    signal.signal(sig, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+                os.dup2(r_in, 0)
+                os.dup2(w_out, 1)
+                os.dup2(log_fd, 2)
+                os.closerange(3, 1 << 16)  # siblings' pipes, the dispatcher's store, selector
+                from ..jobs.worker import main as worker_main
+
+                rc = worker_main(argv)
+            except SystemExit as exc:
+                rc = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                try:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                finally:
+                    os._exit(rc)
+        self.pid = pid
+        os.close(r_in)
+        os.close(w_out)
+        os.close(log_fd)
+        self.stdin = os.fdopen(w_in, "wb")
+        self.stdout = os.fdopen(r_out, "rb")
+        self.returncode: int | None = None
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a pending cancel is raised here
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = -signal.SIGKILL
+                return self.returncode
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout or 0)
+            time.sleep(0.005)
+        assert self.returncode is not None
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def describe_exit(rc: int) -> str:
@@ -55,7 +168,7 @@ def describe_exit(rc: int) -> str:
 
 
 class _Worker:
-    def __init__(self, n: int, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, n: int, proc: subprocess.Popen[bytes] | ForkedWorker) -> None:
         self.n = n
         self.proc = proc
         self.ident = process_id(proc.pid)
@@ -66,8 +179,11 @@ class _Worker:
 class Dispatcher:
     """Hand ready jobs to up to N serving worker processes; watch them."""
 
-    def __init__(self, ctx: BatchContext, job_indices: Sequence[int], workers: int) -> None:
+    def __init__(self, ctx: BatchContext, job_indices: Sequence[int], workers: int, *,
+                 fork: bool = False, mem: int | None = None) -> None:
         self.ctx = ctx
+        self.fork = fork
+        self.mem = mem
         self.pending = [ctx.plan.job(j) for j in job_indices]
         self.max_workers = max(1, workers)
         self.workers: list[_Worker] = []
@@ -85,12 +201,16 @@ class Dispatcher:
     def _spawn(self) -> _Worker:
         log = self.ctx.dir.root / "logs" / f"worker-{self._spawned}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "ab") as fh:
-            proc = subprocess.Popen(
-                worker_command(str(self.ctx.dir.root), str(self.ctx.store.path)),
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=fh,
-                start_new_session=True, cwd=str(self.ctx.dir.root),
-            )
+        cmd = worker_command(str(self.ctx.dir.root), str(self.ctx.store.path), self.mem)
+        proc: subprocess.Popen[bytes] | ForkedWorker
+        if self.fork:  # cwd: the dispatcher's, the batch directory
+            self.ctx.store.close()  # sqlite: no connection may be open across a fork
+            proc = ForkedWorker(cmd[3:], str(log))
+        else:
+            with open(log, "ab") as fh:
+                proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=fh, start_new_session=True,
+                                        cwd=str(self.ctx.dir.root))
         w = _Worker(self._spawned, proc)
         self._spawned += 1
         assert proc.stdout is not None
@@ -146,6 +266,42 @@ class Dispatcher:
                     logger.info("job %d ended on worker %d (%s task(s) not done)", job, w.n,
                                 parts[2])
 
+    def _worker_died(self, w: _Worker, rc: int) -> None:
+        """Only the task the worker was running is lost; the job's other tasks are requeued."""
+        assert w.job is not None
+        reason = describe_exit(rc)
+        if self.mem and rc in (-signal.SIGKILL, -signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS):
+            reason += f" (perhaps {memory_message(self.mem)})"
+        job = self.ctx.plan.job(w.job)
+        statuses = self.ctx.dir.read_statuses(job.task_ids, jobs=[job.job_index])
+
+        def final(tid: str) -> bool:
+            st = statuses.get(tid)
+            return st is not None and int(st.get("attempt", 1)) >= job.attempt and \
+                State(st["state"]) in FINAL_STATES
+
+        running = [tid for tid in job.task_ids if not final(tid) and statuses.get(tid) and
+                   statuses[tid]["state"] == State.RUNNING.value and
+                   int(statuses[tid].get("attempt", 1)) == job.attempt]
+        left = [tid for tid in job.task_ids if not final(tid) and tid not in running]
+        logger.warning("worker %d died during job %d: %s", w.n, w.job, reason)
+        if not running or not left:  # no progress to keep: the whole job ends lost
+            self._job_ended(w.job, reason)
+            return
+        now = time.time()
+        for tid in running:
+            self.ctx.dir.write_status(tid, new_status(
+                State.LOST, attempt=job.attempt, job_index=job.job_index,
+                started=statuses[tid].get("started"), finished=now, pid=statuses[tid].get("pid"),
+                host=statuses[tid].get("host"),
+                error={"ename": "Lost", "evalue": reason, "traceback": "", "cell_index": None,
+                       "source": ""}))
+        sync(self.ctx, jobs=[job.job_index])
+        self.ctx.store.update_job(self.ctx.batch_id, job.job_index, state=State.QUEUED)
+        self.pending.insert(0, job)
+        logger.info("job %d: %d task(s) lost, %d requeued", job.job_index, len(running),
+                    len(left))
+
     def _retire(self, w: _Worker) -> None:
         assert w.proc.stdout is not None  # a pipe, see _spawn
         self.sel.unregister(w.proc.stdout)
@@ -156,8 +312,7 @@ class Dispatcher:
             pass
         self.workers.remove(w)
         if w.job is not None:
-            logger.warning("worker %d died during job %d: %s", w.n, w.job, describe_exit(rc))
-            self._job_ended(w.job, describe_exit(rc))
+            self._worker_died(w, rc)
 
     def _stop_idle_workers(self) -> None:
         if self._ready() or any(w.job is not None for w in self.workers):
@@ -196,7 +351,10 @@ class Dispatcher:
             try:
                 w.proc.wait(timeout=max(0.1, deadline - time.time()))
             except subprocess.TimeoutExpired:
-                os.killpg(w.proc.pid, signal.SIGKILL)
+                try:
+                    os.killpg(w.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    w.proc.kill()
         verdicts = {j: (State.CANCELLED, "cancelled by the user") for j in running}
         verdicts.update({j.job_index: (State.CANCELLED, "cancelled before it started")
                          for j in self.pending})
@@ -206,7 +364,8 @@ class Dispatcher:
                                       finished=time.time())
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, fork_workers: bool = False) -> int:
+    """Run the dispatcher; ``fork_workers``: fork the workers from this (pre-imported) process."""
     from .profiles import Profile
 
     p = argparse.ArgumentParser(prog="python -m tramway_jupyter.backends.local_runner")
@@ -214,13 +373,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("jobs", nargs="+", type=int)
     p.add_argument("--store", required=True)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--mem", type=int, default=None, help="per-worker memory limit (bytes)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     bd = BatchDir(args.batch_dir)
     plan = bd.read_plan()
     ctx = BatchContext(plan.batch_id, bd, Store(args.store), Profile(name="local"))
-    disp = Dispatcher(ctx, args.jobs, args.workers)
+    disp = Dispatcher(ctx, args.jobs, args.workers, fork=fork_workers, mem=args.mem)
 
     def _on_term(signum: int, frame: object) -> None:
         raise _Cancel()

@@ -41,6 +41,9 @@ class Profile:
     backend: str = "local"  # "inline", "local" or "slurm"
     # local
     workers: int | None = None  # local worker processes (default: number of cores)
+    oversubscribe: bool = False  # allow more local workers than CPUs (else capped, with a warning)
+    warm_pool: bool = True  # fork local workers from the per-user warm pool (backends/pool.py)
+    pool_idle_timeout: float | None = None  # s before an idle warm pool exits (default 600)
     # ssh
     host: str = ""  # empty or "localhost" with no port: commands run on this machine
     port: int | None = None
@@ -53,7 +56,7 @@ class Profile:
     account: str | None = None
     walltime: str | None = None
     cpus_per_task: int | None = None
-    mem: str | None = None
+    mem: str | None = None  # per-task memory: sbatch --mem; locally an RLIMIT_AS per worker
     max_array_size: int = 1000
     max_running: int | None = None
     max_requeue: int = 1  # resubmissions of a task whose job was PREEMPTED or hit NODE_FAIL

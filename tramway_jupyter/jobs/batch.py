@@ -20,7 +20,7 @@ from .states import ACTIVE_STATES, RETRYABLE_STATES, State, batch_state
 from .store import BatchRow, JobRow, Store, TaskRow
 from .sync import sync
 
-POLL_START = 0.2
+POLL_START = 0.02  # doubling: the end of a short (warm) batch is seen within tens of ms
 POLL_MAX_LOCAL = 1.0
 
 

@@ -51,6 +51,8 @@ def submit(
     task_timeout: float | None = None,
     keep_notebooks: str | None = None,
     max_output: int | str | None = None,
+    mem: str | None = None,
+    oversubscribe: bool | None = None,
     name: str | None = None,
     notebook: str | None = None,
     store: Store | None = None,
@@ -75,9 +77,16 @@ def submit(
         changes["keep_notebooks"] = keep_notebooks
     if max_output is not None:
         changes["max_output"] = max_output
+    if mem is not None:
+        changes["mem"] = mem
+    if oversubscribe is not None:
+        changes["oversubscribe"] = oversubscribe
     if changes:
         prof = prof.replace(**changes)
     from ..backends.base import get_backend
+    from ..backends.local import resolve_local_profile
+
+    prof = resolve_local_profile(prof)  # workers capped to the CPUs; mem checked
 
     backend = get_backend(prof.backend)(prof)  # fail early on an unknown backend
     pipeline.validate()

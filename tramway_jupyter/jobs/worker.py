@@ -288,6 +288,9 @@ class JobRunner:
         finally:
             sink.finish()  # the cells' output texts, cut to the limit; the log closed
         finished = time.time()
+        if error is not None and error.get("ename") == "MemoryError" and _memory_limit:
+            detail = f" ({error['evalue']})" if error.get("evalue") else ""
+            error["evalue"] = memory_message(_memory_limit) + detail
         if error is not None:
             self._mark_failed_notebook(nb, error)
         kept = self.plan.keeps_notebook(done=error is None)
@@ -415,6 +418,35 @@ def serve(batch_dir: str | os.PathLike[str], *, store_path: str | None = None,
         kernels.shutdown()
 
 
+def format_mem(n: int) -> str:
+    for unit, size in (("TB", 1 << 40), ("GB", 1 << 30), ("MB", 1 << 20)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} bytes"
+
+
+def memory_message(mem: int) -> str:
+    return f"over its memory limit ({format_mem(mem)}): raise --mem"
+
+
+#: The address-space limit of this worker (``--mem``), to name in a task's MemoryError.
+_memory_limit: int | None = None
+
+
+def limit_memory(nbytes: int) -> None:
+    """Cap this process's address space: an allocation beyond raises MemoryError in the task."""
+    import resource
+
+    global _memory_limit
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        nbytes = min(nbytes, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (nbytes, hard))
+    _memory_limit = nbytes
+    logger.info("memory limit: %d MB of address space", nbytes >> 20)
+
+
 def _parse_path_map(items: Sequence[str]) -> dict[str, str]:
     out = {}
     for item in items:
@@ -434,9 +466,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--store", help="job store to update live (local backends only)")
     p.add_argument("--path-map", action="append", default=[], metavar="LOCAL=REMOTE",
                    help="map a data path prefix of the submitting host to this host")
+    p.add_argument("--mem", type=int, default=None, metavar="BYTES",
+                   help="limit this worker's address space (RLIMIT_AS) to BYTES")
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format=LOG_FORMAT)
+    if args.mem:
+        limit_memory(args.mem)
     bd = BatchDir(args.batch_dir)
 
     def _on_term(signum: int, frame: object) -> None:
