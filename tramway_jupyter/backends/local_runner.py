@@ -34,7 +34,7 @@ from ..jobs.states import FINAL_STATES, State
 from ..jobs.store import Store
 from ..jobs.sync import sync
 from ..jobs.worker import memory_message
-from .procs import process_id
+from .procs import process_id, run_forked_child
 
 logger = logging.getLogger("tramway_jupyter.local_runner")
 
@@ -95,8 +95,7 @@ class ForkedWorker:
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _CANCEL_SIGNALS)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
-            rc = 1
-            try:
+            def prepare() -> None:
                 os.setsid()
                 for sig in _CANCEL_SIGNALS:
                     signal.signal(sig, signal.SIG_DFL)
@@ -105,21 +104,10 @@ class ForkedWorker:
                 os.dup2(w_out, 1)
                 os.dup2(log_fd, 2)
                 os.closerange(3, 1 << 16)  # siblings' pipes, the dispatcher's store, selector
-                from ..jobs.worker import main as worker_main
 
-                rc = worker_main(argv)
-            except SystemExit as exc:
-                rc = exc.code if isinstance(exc.code, int) else 1
-            except BaseException:
-                import traceback
+            from ..jobs.worker import main as worker_main
 
-                traceback.print_exc()
-            finally:
-                try:
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                finally:
-                    os._exit(rc)
+            run_forked_child(prepare, lambda: worker_main(argv))
         self.pid = pid
         os.close(r_in)
         os.close(w_out)

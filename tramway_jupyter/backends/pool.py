@@ -49,12 +49,12 @@ import struct
 import subprocess
 import sys
 import time
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..paths import data_home
+from .procs import run_forked_child
 
 logger = logging.getLogger("tramway_jupyter.pool")
 
@@ -396,8 +396,8 @@ class Daemon:
         pid = os.fork()
         if pid:
             return pid
-        rc = 1
-        try:
+
+        def prepare() -> None:  # in the child
             os.setsid()
             self.sock.close()
             conn.close()
@@ -417,19 +417,13 @@ class Daemon:
             os.close(null)
             for h in list(logging.root.handlers):
                 logging.root.removeHandler(h)
+
+        def dispatch() -> int:
             from . import local_runner
 
-            rc = local_runner.main(msg["argv"], fork_workers=True)
-        except SystemExit as exc:
-            rc = exc.code if isinstance(exc.code, int) else 1
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            try:
-                sys.stdout.flush()
-                sys.stderr.flush()
-            finally:
-                os._exit(rc)
+            return local_runner.main(msg["argv"], fork_workers=True)
+
+        run_forked_child(prepare, dispatch)
 
 
 def _daemonize() -> None:

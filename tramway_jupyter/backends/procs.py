@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+import traceback
+from collections.abc import Callable
+from typing import NoReturn
 
 
 def _start_time(pid: int) -> str | None:
@@ -53,3 +57,26 @@ def signal_group(ident: str | None, sig: int = signal.SIGTERM) -> bool:
     except PermissionError:
         os.kill(pid, sig)
     return True
+
+
+def run_forked_child(prepare: Callable[[], None], main: Callable[[], int | None]) -> NoReturn:
+    """In a child just forked: ``prepare()`` then ``main()``, and leave with its exit code.
+
+    Never returns into the parent's code (its loops, its ``finally`` blocks): ``os._exit``,
+    after flushing what was printed; an exception is printed and exits 1.
+    """
+    rc: int = 1
+    try:
+        prepare()
+        out = main()
+        rc = out if isinstance(out, int) else 0
+    except SystemExit as exc:
+        rc = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(rc)

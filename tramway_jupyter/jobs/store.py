@@ -572,17 +572,9 @@ class Store:
     def tasks(
         self, batch_id: str, *, states: Iterable[str | State] | None = None, stage: str | None = None
     ) -> list[TaskRow]:
-        q = "SELECT * FROM tasks WHERE batch_id = ?"
-        args: list[Any] = [batch_id]
-        if states is not None:
-            sl = [s.value if isinstance(s, State) else s for s in states]
-            q += f" AND state IN ({','.join('?' * len(sl))})"
-            args += sl
-        if stage is not None:
-            q += " AND stage = ?"
-            args.append(stage)
-        q += " ORDER BY rowid"
-        return [_task_row(r) for r in self._conn().execute(q, args)]
+        where, args = self._task_filter(batch_id, states, stage)
+        return [_task_row(r) for r in self._conn().execute(
+            f"SELECT * FROM tasks WHERE {where} ORDER BY rowid", args)]
 
     @staticmethod
     def _task_filter(batch_id: str, states: Iterable[str | State] | None,

@@ -66,21 +66,11 @@ def submit(
     defines, unless ``new_params`` is true.
     """
     prof = get_profile(profile)
-    changes: dict[str, Any] = {}
-    if workers is not None:
-        changes["workers"] = workers
-    if isolate is not None:
-        changes["isolate"] = isolate
-    if engine is not None:
-        changes["engine"] = engine
-    if keep_notebooks is not None:
-        changes["keep_notebooks"] = keep_notebooks
-    if max_output is not None:
-        changes["max_output"] = max_output
-    if mem is not None:
-        changes["mem"] = mem
-    if oversubscribe is not None:
-        changes["oversubscribe"] = oversubscribe
+    # the run's options override the profile's keys of the same names
+    overrides = {"workers": workers, "isolate": isolate, "engine": engine,
+                 "keep_notebooks": keep_notebooks, "max_output": max_output, "mem": mem,
+                 "oversubscribe": oversubscribe}
+    changes = {k: v for k, v in overrides.items() if v is not None}
     if changes:
         prof = prof.replace(**changes)
     from ..backends.base import get_backend
