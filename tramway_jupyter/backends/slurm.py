@@ -212,6 +212,9 @@ class SlurmBackend(Backend):
         )
         arcs = {str(root / m): f"{batch.batch_id}/{m}" for m in members}
         arcs.update(extra)
+        local = batch.dir.journal_path(None)
+        if local.exists():  # tasks resumed from earlier batches: upstream of what runs there
+            arcs[str(local)] = f"{batch.batch_id}/status/{local.name}"
         rc, out, err = self._put_and_run(line, arcs)
         ids = sc.parse_submit_output(out)
         now = time.time()

@@ -100,6 +100,15 @@ def test_resubmitting_a_subset_depends_on_live_upstream(tmp_path, fake):
     assert (ctx.dir.root / "slurm" / "001-infer-0.sh").exists()
 
 
+def test_statuses_decided_here_go_to_the_cluster_with_the_batch(tmp_path, fake):
+    # e.g. a per-file task resumed from an earlier batch: the per-ROI workers check it there
+    ctx = make_batch(tmp_path, n_files=1, n_rois=1)
+    ctx.dir.write_status("tess-0", new_status(State.DONE, attempt=1, job_index=-1))
+    SlurmBackend(ctx.profile, fake.conn).submit(ctx, [1])
+    remote = BatchDir(tmp_path / "remote" / "b1")
+    assert remote.read_status("tess-0", -1)["state"] == "done"
+
+
 def test_poll_is_one_round_trip_and_explains_dead_jobs(tmp_path, fake):
     ctx = make_batch(tmp_path, n_files=2, n_rois=1)
     be = SlurmBackend(ctx.profile, fake.conn)
