@@ -128,11 +128,12 @@ def rest_figures(batch_id: str, env: dict[str, str], root: Path) -> dict[str, tu
                 if time.time() > deadline:
                     raise
                 time.sleep(0.3)
-        for label, query in (("first page (expanded batch)", ""),
-                             ("counts only (collapsed batch)", "tasks=0"),
-                             ("page 500 of failed-or-done, sorted", "state=done&sort=duration"
-                                                                    "&order=desc&offset=50000"
-                                                                    "&limit=100")):
+        for label, query in (("GET /batches/ID, no parameters (first page of 100)", ""),
+                             ("the sidebar's poll of the expanded batch (50 rows, no jobs)",
+                              "limit=50&jobs_limit=0"),
+                             ("counts only (a collapsed batch)", "tasks=0"),
+                             ("done tasks sorted by duration, rows 50,000-50,099",
+                              "state=done&sort=duration&order=desc&offset=50000&limit=100")):
             times, size = [], 0
             for _ in range(7):
                 t0 = time.perf_counter()
