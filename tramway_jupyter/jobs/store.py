@@ -219,6 +219,9 @@ def check_store_file(path: Path) -> None:
 
     Reads the 100-byte header only (O(1)): the magic string, and the page count the header
     claims (when valid) against the file size. A missing or empty file is fine (a new store).
+    The size is not checked while a write-ahead log exists: another process may be in the
+    middle of a checkpoint (page 1, with the new count, is written before the file grows), and
+    sqlite reports real damage itself on the first read.
     """
     try:
         with open(path, "rb") as fh:
@@ -236,7 +239,8 @@ def check_store_file(path: Path) -> None:
     page_size = 65536 if page_size == 1 else page_size
     n_pages = int.from_bytes(head[28:32], "big")
     counter_valid = head[24:28] == head[92:96]
-    if counter_valid and n_pages and n_pages * page_size > size:
+    in_use = path.with_name(path.name + "-wal").exists()
+    if counter_valid and n_pages and n_pages * page_size > size and not in_use:
         raise StoreCorruptError(
             path, f"truncated: {size} bytes where its header claims {n_pages} pages of "
                   f"{page_size} bytes")

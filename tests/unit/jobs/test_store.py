@@ -76,3 +76,33 @@ def test_concurrent_writers(store):
         p.join(60)
         assert p.exitcode == 0
     assert len(store.transitions("b1")) == 4 + 4 * 50
+
+
+def _busy_writer(path: str, n: int) -> None:
+    st = Store(path)
+    for i in range(n):
+        st.update_tasks("b", [{"task_id": f"t{i}", "state": "done", "error": "e" * 300}])
+
+
+def test_opening_while_another_process_checkpoints_is_not_damage(tmp_path):
+    # a checkpoint writes page 1 (the new page count) before the file grows: a reader opening
+    # the store then must not take it for a truncated file (workers open it once per job)
+    import multiprocessing
+
+    path = tmp_path / "s.sqlite"
+    n = 4000
+    Store(path).add_batch(
+        "b", name="b", batch_dir=str(tmp_path), backend="local", profile="local",
+        jobs=[{"job_index": 0, "stage": "s", "n_tasks": n}],
+        tasks=[{"task_id": f"t{i}", "job_index": 0, "stage": "s", "source": "x" * 200}
+               for i in range(n)])
+    writer = multiprocessing.get_context("fork").Process(target=_busy_writer, args=(str(path), n))
+    writer.start()
+    opened = 0
+    try:
+        while writer.is_alive():
+            Store(path).close()
+            opened += 1
+    finally:
+        writer.join()
+    assert writer.exitcode == 0 and opened > 10
