@@ -49,6 +49,10 @@ def resolve_local_profile(profile: Profile) -> Profile:
     return profile.replace(workers=cpus)
 
 
+#: How long a poll waits for a dispatcher being started by a live process before judging.
+LAUNCH_GRACE = 120.0
+
+
 class LocalBackend(Backend):
     name = "local"
     local = True
@@ -89,9 +93,13 @@ class LocalBackend(Backend):
         mem = parse_mem(self.profile.mem)
         if mem:
             argv += ["--mem", str(mem)]
+        # Starting a dispatcher can take a second or more (the warm pool's daemon starts and
+        # imports first): a poll meanwhile, from another thread or process, must not take the
+        # queued jobs for lost. It waits while this process is alive and launching.
+        batch.store.update_batch_meta(batch.batch_id, launching=[process_id(os.getpid()), now])
         ident = process_id(self._start_dispatcher(batch, argv, str(log)))
         meta = batch.store.get_batch(batch.batch_id).meta
-        batch.store.update_batch_meta(batch.batch_id,
+        batch.store.update_batch_meta(batch.batch_id, launching=None,
                                       dispatchers=[*meta.get("dispatchers", []), ident])
 
     def _dispatchers(self, batch: BatchContext) -> list[str]:
@@ -100,8 +108,12 @@ class LocalBackend(Backend):
     def poll(self, batch: BatchContext) -> dict[int, JobVerdict]:
         for p in getattr(self, "_procs", []):
             p.poll()  # reap our own children
-        if any(is_alive(d) for d in self._dispatchers(batch)):
+        meta = batch.store.get_batch(batch.batch_id).meta
+        if any(is_alive(d) for d in meta.get("dispatchers", [])):
             return {}
+        launching = meta.get("launching")
+        if launching and is_alive(launching[0]) and time.time() - launching[1] < LAUNCH_GRACE:
+            return {}  # a dispatcher is being started
         # No dispatcher left: any job still marked active, whose worker is gone, was lost.
         verdicts: dict[int, JobVerdict] = {}
         for j in batch.store.jobs(batch.batch_id):
