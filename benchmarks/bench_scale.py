@@ -114,7 +114,7 @@ def rest_figures(batch_id: str, env: dict[str, str], root: Path) -> dict[str, tu
     jupyter = shutil.which("jupyter", path=os.path.dirname(sys.executable)) or "jupyter"
     proc = subprocess.Popen(
         [jupyter, "server", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"],
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--allow-root"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/tramway/api"
     out: dict[str, tuple[float, int]] = {}
@@ -160,7 +160,9 @@ def main() -> int:
           f" {args.files} files x {args.rois} ROIs = {n} tasks, {args.workers} workers")
     tmp = Path(tempfile.mkdtemp(prefix="tj-bench-scale-"))
     home = tmp / "home"
-    env = {**os.environ, "TRAMWAY_JUPYTER_HOME": str(home)}
+    # cold dispatcher and workers (no warm pool): their command lines name the batch, so that
+    # their memory can be sampled; the per-task cost is the same
+    env = {**os.environ, "TRAMWAY_JUPYTER_HOME": str(home), "TRAMWAY_JUPYTER_WARM_POOL": "0"}
     os.environ.update(env)
     try:
         from tramway_jupyter import api
