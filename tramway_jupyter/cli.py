@@ -477,7 +477,16 @@ def _run(argv: Sequence[str]) -> int:
         sys.stdout.flush()  # a closed pipe shows here, inside main, not at interpreter exit
 
 
+def _plain_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                   line: str | None = None) -> str:
+    """A warning as a user reads it on the command line (not the library's file and line)."""
+    return f"tramway-jupyter: warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
+    warnings.formatwarning = _plain_warning
     try:
         return _run(sys.argv[1:] if argv is None else list(argv))
     except BrokenPipeError:

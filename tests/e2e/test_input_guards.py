@@ -92,3 +92,12 @@ def test_empty_roi_file_is_refused(setup):
     assert p.returncode == 2, p.stderr
     assert "b.rpt-roi.txt" in p.stderr and "Traceback" not in p.stderr
     assert _left_behind(home) == ([], 0)
+
+
+def test_too_many_workers_is_one_plain_warning_line(setup):
+    run, _home, _data = setup
+    p = run("--workers", "1000", "--rois", "0")
+    assert p.returncode == 0, p.stderr
+    line = next(x for x in p.stderr.splitlines() if "--workers 1000" in x)
+    assert line.startswith("tramway-jupyter: warning: --workers 1000 is more than the"), line
+    assert "--oversubscribe" in line and ".py:" not in p.stderr
