@@ -107,11 +107,16 @@ def _add_demo(sub: Any) -> None:
                     "infer each ROI's diffusivity map on local worker processes, gather the "
                     "results, print them and plot the maps (OUT/maps_diffusivity.png).")
     p.add_argument("--out", default="demo-output", help="output directory (default: %(default)s)")
-    p.add_argument("--files", type=int, default=2)
-    p.add_argument("--rois", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--profile", default="local")
+    p.add_argument("--files", type=int, default=2,
+                   help="simulated trajectory files (default: %(default)s)")
+    p.add_argument("--rois", type=int, default=4,
+                   help="ROIs per file, tiling the box (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed of the first file (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local worker processes (default: one per core)")
+    p.add_argument("--profile", default="local",
+                   help="where to run: a profile name (default: %(default)s)")
     p.set_defaults(func=cmd_demo)
 
 

@@ -18,6 +18,17 @@ __all__ = ["add_subcommands", "run_simulate", "run_infer", "demo_analysis"]
 _PLOT_VARIABLE = {"d": "diffusivity", "dd": "drift", "df": "force", "dv": "potential"}
 
 
+class _DefaultsOnce(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" to an option's help, unless the help says its default already or
+    there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default in (None, argparse.SUPPRESS, False):
+            return text
+        return super()._get_help_string(action)
+
+
 def add_subcommands(subparsers: Any) -> None:
     """Register the ``simulate`` and ``infer`` subcommands on an argparse subparsers object."""
     sim = subparsers.add_parser(
@@ -26,7 +37,7 @@ def add_subcommands(subparsers: Any) -> None:
         description="Simulate overdamped Langevin trajectories (µm, s) in a 10x10 µm box and "
         "write, per file, simI.rpt.txt (TRamWAy text format), simI.rpt-roi.txt (ROIs tiling "
         "the box) and simI.truth.json (true fields and parameters).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsOnce,
     )
     sim.add_argument("out_dir", metavar="OUT_DIR", help="directory to write (created if missing)")
     sim.add_argument("--files", type=int, default=2, help="number of trajectory files")
@@ -50,7 +61,7 @@ def add_subcommands(subparsers: Any) -> None:
         description="Read a TRamWAy trajectory file (n x y t, µm and s), optionally crop it to "
         "one ROI, tessellate the whole file, infer per-cell maps and write them as CSV "
         "(cell,x,y,count,diffusivity[,drift_x,drift_y][,force_x,force_y][,potential]) or NPZ.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsOnce,
     )
     inf.add_argument("file", metavar="FILE", help="trajectory file, e.g. X.rpt.txt")
     inf.add_argument("--roi-file", help="ROI file (default with --roi-index: FILE's -roi.txt)")

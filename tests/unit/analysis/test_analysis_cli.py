@@ -63,3 +63,24 @@ def test_demo_analysis(tmp_path):
     assert (tmp_path / "demo-d.csv").exists() and (tmp_path / "demo-d.png").exists()
     rel = float(text.split("median relative error:")[1].split("%")[0])
     assert rel < 10
+
+
+@pytest.mark.parametrize("command", ["infer", "simulate", "demo"])
+def test_every_option_says_what_it_does_and_its_default_once(command, capsys):
+    import re
+
+    from tramway_jupyter.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser([command]).parse_args([command, "--help"])
+    text = capsys.readouterr().out
+    assert "(default: None)" not in text
+    options = re.split(r"\n  (?=-)", text.split("options:", 1)[1])[1:]
+    assert options
+    for block in options:
+        name = block.split()[0]
+        if name in ("-h,", "--help"):
+            continue
+        words = block.split(None, 1)
+        assert len(words) == 2 and len(words[1].split()) >= 2, f"{name} has no help: {block!r}"
+        assert block.lower().count("default") <= 1, block
