@@ -207,7 +207,7 @@ def _select_bounds(
 
 def crop(
     df: pd.DataFrame,
-    bounds_or_rois: np.ndarray | str | PathLike[str],
+    bounds_or_rois: np.ndarray | str | PathLike[str] | None,
     index: int | None = None,
 ) -> pd.DataFrame:
     """Keep the localizations inside one ROI and split trajectories at their excursions.
@@ -216,9 +216,11 @@ def crop(
     ----------
     df : pandas.DataFrame
         Trajectories with columns ``n, x, y[, z], t`` (µm, s), rows grouped by trajectory.
-    bounds_or_rois : array_like or str or path-like
+    bounds_or_rois : array_like or str or path-like or None
         ``[x_min, y_min, x_max, y_max]`` (µm), an (n_roi, 4) array, or a ROI file
-        (see :func:`read_rois`; its ``t min``/``t max`` are honoured).
+        (see :func:`read_rois`; its ``t min``/``t max`` are honoured). ``None`` (with
+        ``index`` None): the whole file, as in a task of a data file without ROI file, whose
+        ``roi_file`` and ``roi_index`` are None; ``df`` is returned as it is.
     index : int, optional
         Which ROI of an array or a file; required when there are several.
 
@@ -237,6 +239,10 @@ def crop(
     ValueError
         If several ROIs are given without ``index`` or the bounds have the wrong shape.
     """
+    if bounds_or_rois is None:
+        if index is not None:
+            raise ValueError(f"ROI index {index} given without ROIs (no ROI file for this data)")
+        return df
     box, tb = _select_bounds(bounds_or_rois, index)
     for c in ("n", "x", "y", "t"):
         if c not in df.columns:

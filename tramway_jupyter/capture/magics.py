@@ -112,7 +112,7 @@ class TramwayMagics(Magics):
 
     # -- commands -----------------------------------------------------------------------
     def _command(self, line: str) -> Any:
-        args = _line_parser().parse_args(shlex.split(line))
+        args = _line_parser().parse_args(shlex.split(line, comments=True))  # "# ..." ends it
         from .. import api
 
         if args.command == "pipeline":

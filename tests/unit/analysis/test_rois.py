@@ -93,3 +93,12 @@ def test_crop_does_not_mutate(small_df):
     before = small_df.copy()
     crop(small_df, [0, 0, 2.5, 2.5])
     pd.testing.assert_frame_equal(small_df, before)
+
+
+def test_crop_without_rois_is_the_whole_file():
+    # a data file without ROI file is one task with roi_file and roi_index None
+    df = _excursion_df()
+    assert crop(df, None) is df
+    assert crop(df, None, index=None) is df
+    with pytest.raises(ValueError, match="ROI index 2 given without ROIs"):
+        crop(df, None, index=2)
