@@ -307,6 +307,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     cached = info.meta.get("n_cached", 0)
     print(f"batch {batch.batch_id}: {info.n_tasks} task(s)"
           + (f", {cached} already done (resumed)" if cached else ""), file=out, flush=True)
+    if cached:
+        print(batch.resume_note(), file=out, flush=True)
     if args.no_wait:
         return 0
     wait_with_progress(batch)

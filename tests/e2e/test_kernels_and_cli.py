@@ -70,6 +70,16 @@ def test_magics_capture_preview_run_and_kernel_restart(tmp_path, monkeypatch):
                        f"r = api.get_batch({batch_id!r}).wait(120).results()\n"
                        "print(sorted(r.counts.items()), len(r.get('value')))")
         assert "True" in out and "[('done', 6)] 4" in out
+        # the same run again from this kernel: nothing runs, and the notebook says why
+        _run(kc, "%load_ext tramway_jupyter")
+        _run(kc, f"%%tramway parameters\nsource = {str(data / 'a.rpt.txt')!r}\nroi_index = 1\n"
+                 f"hold = None")
+        for code in _cells_code()[1:]:
+            _run(kc, code)
+        out = _run(kc, f"b2 = %tramway run --data {tmp_path / 'data' / '*.rpt.txt'} --workers 2"
+                        f" --param hold={str(hold)!r}")
+        assert "6 of 6 task(s) already done" in out and f"from batch {batch_id}" in out, out
+        assert "--force" in out
     finally:
         km.shutdown_kernel(now=True)
 

@@ -164,6 +164,9 @@ class TramwayMagics(Magics):
                         batches_root=args.batches_root or os.environ.get("TRAMWAY_JUPYTER_BATCHES")
                         or os.path.abspath(BATCHES_DIR))
         self.last_batch = batch
+        note = batch.resume_note()
+        if note:
+            print(f"batch {batch.batch_id}: {note}")
         if args.wait:
             batch.wait()
             return batch.results()

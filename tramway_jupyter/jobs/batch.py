@@ -86,6 +86,16 @@ class Batch:
     def is_active(self) -> bool:
         return any(self.counts().get(s.value, 0) for s in ACTIVE_STATES)
 
+    def resume_note(self) -> str | None:
+        """Which tasks were not run again because an earlier batch did them (None if none)."""
+        origins = self.store.cached_origins(self.batch_id)
+        if not origins:
+            return None
+        n = sum(origins.values())
+        where = ", ".join(f"{k} ({v})" if len(origins) > 1 else k for k, v in origins.items())
+        return (f"{n} of {self.info().n_tasks} task(s) already done (same template, parameters "
+                f"and input files) were reused from batch {where}; --force runs them again")
+
     def jobs(self) -> list[JobRow]:
         return self.store.jobs(self.batch_id)
 

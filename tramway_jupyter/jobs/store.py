@@ -670,6 +670,14 @@ class Store:
             (batch_id,))
         return {(r[0], r[1]): r[2] for r in rows}
 
+    def cached_origins(self, batch_id: str) -> dict[str, int]:
+        """``earlier batch id -> number of this batch's tasks resumed from it``."""
+        rows = self._conn().execute(
+            "SELECT substr(cached_from, 1, instr(cached_from, '/') - 1), COUNT(*) FROM tasks"
+            " WHERE batch_id = ? AND cached_from IS NOT NULL GROUP BY 1 ORDER BY 2 DESC",
+            (batch_id,))
+        return {r[0]: r[1] for r in rows}
+
     def job_task_counts(self, batch_id: str,
                         job_indices: Iterable[int] | None = None) -> dict[int, dict[str, int]]:
         """``job_index -> {state: number of tasks}`` (of every job, or of ``job_indices``)."""
