@@ -160,16 +160,23 @@ class BatchDir:
         jobs = [] if job is None or job < 0 else [job]
         return self._journals.statuses(jobs=jobs, task_ids=[task_id]).get(task_id)
 
-    def write_status(self, task_id: str, status: dict[str, Any], *, worker: bool = False) -> bool:
+    def write_status(self, task_id: str, status: dict[str, Any], *, worker: bool = False) -> None:
         """Record a task's status: in its job's journal (``worker``) or the local journal.
 
         Appends one line; readers pick the record that counts (see :mod:`.journal`), so a
-        straggler of an older attempt never undoes a retry. Returns True (written).
+        straggler of an older attempt never undoes a retry.
         """
-        status = dict(status, task_id=task_id, updated=time.time())
         job = status.get("job_index") if worker else None
-        append(self.journal_path(job if job is not None and job >= 0 else None), [status])
-        return True
+        self.write_statuses({task_id: status},
+                            job=job if job is not None and job >= 0 else None)
+
+    def write_statuses(self, statuses: dict[str, dict[str, Any]], *,
+                       job: int | None = None) -> None:
+        """Append the statuses of several tasks in one write: to job ``job``'s journal, or
+        (None) the local journal."""
+        now = time.time()
+        append(self.journal_path(job),
+               [dict(st, task_id=tid, updated=now) for tid, st in statuses.items()])
 
     def read_statuses(self, task_ids: Iterable[str] | None = None, *,
                       jobs: Iterable[int] | None = None) -> dict[str, dict[str, Any]]:

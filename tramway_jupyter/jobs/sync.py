@@ -5,10 +5,10 @@ speaks for jobs that ended without writing a final status for some task (killed,
 cancelled, node failure): those tasks get that state, written to their status file as well, so
 that the batch directory alone always tells the whole story.
 
-A sync reads only what may have changed: the status files of the jobs that have a verdict and
-of the tasks a backend names (the files it just fetched); local workers write the store
-themselves. Its cost follows what changed, never the size of the batch; ``full=True`` reads every
-status file (recovery and tests).
+A sync reads only what may have changed: the status journals of the jobs that have a verdict
+and of the jobs a backend names (the journals it just fetched), and the local journal; local
+workers write the store themselves. Its cost follows what changed, never the size of the batch;
+``full=True`` reads every journal (recovery and tests).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def sync(ctx: BatchContext, verdicts: dict[int, tuple[State, str]] | None = None
     statuses = ctx.dir.read_statuses() if full else \
         ctx.dir.read_statuses(jobs={*jobs, *judged})
     now = time.time()
+    decided: dict[str, dict[str, Any]] = {}
     for job_index, job in judged.items():
         state, reason = verdicts[job_index]
         for tid in job.task_ids:
@@ -57,8 +58,10 @@ def sync(ctx: BatchContext, verdicts: dict[int, tuple[State, str]] | None = None
                     "ename": state.value.capitalize() if state is not State.FAILED else "JobFailed",
                     "evalue": reason, "traceback": "", "cell_index": None, "source": ""},
             )
-            if ctx.dir.write_status(tid, new):
-                statuses[tid] = new
+            decided[tid] = new
+    if decided:  # one append for every task the verdicts speak for (a job can hold thousands)
+        ctx.dir.write_statuses(decided)
+        statuses.update(decided)
     changed = 0
     touched: set[int] = set(judged)
     if statuses:
