@@ -29,7 +29,7 @@ from tramway_jupyter.backends import ssh
 from tramway_jupyter.backends.profiles import Profile
 from tramway_jupyter.capture.pipeline import Pipeline
 from tramway_jupyter.jobs.store import Store
-from tramway_jupyter.jobs.submit import submit
+from tramway_jupyter.orchestration.submit import submit
 
 
 def infra_profile(scratch_leaf: str) -> Profile:

@@ -5,7 +5,7 @@
 #   2. tramway-jupyter[test] in .venv, a real (non-editable) install that builds the JupyterLab
 #      extension with jlpm from the committed yarn.lock, then checks both extensions are enabled;
 #   3. the Slurm + munge + sshd testbed and the cluster-side Python (scripts/infra/start-infra.sh);
-#   4. ruff, mypy, then pytest over tests/ (unit, end-to-end, REST, browser, Slurm-over-SSH
+#   4. ruff, import layers (lint-imports), mypy, then pytest over tests/ (unit, end-to-end, REST, browser, Slurm-over-SSH
 #      integration).
 # Extra arguments go to pytest (e.g. `bash scripts/test.sh -k local -x`).
 set -euo pipefail
@@ -36,8 +36,12 @@ source "$REPO/.infra/infra.env"
 step "ruff"
 "$VENV/bin/ruff" check "$REPO"
 
+step "import layers (import-linter: [tool.importlinter] in pyproject.toml)"
+"$VENV/bin/lint-imports"
+
 step "mypy"
-"$VENV/bin/mypy" tramway_jupyter/jobs tramway_jupyter/backends tramway_jupyter/server
+"$VENV/bin/mypy" tramway_jupyter/jobs tramway_jupyter/backends tramway_jupyter/server \
+    tramway_jupyter/orchestration tramway_jupyter/api.py
 
 step "pytest"
 export PATH="$VENV/bin:$PATH"

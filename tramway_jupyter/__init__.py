@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
-
-from .jobs.record import record  # noqa: E402  (light: stdlib only)
+from ._version import __version__
+from .jobs.record import record  # light: stdlib only
 
 __all__ = ["__version__", "record", "load_ipython_extension", "run", "run_notebook",
            "get_batch", "list_batches", "gather", "Pipeline"]
@@ -33,7 +32,7 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext tramway_jupyter``: register the ``%tramway`` / ``%%tramway`` magics."""
-    from .capture.magics import load_ipython_extension as _load
+    from .magics import load_ipython_extension as _load
 
     _load(ipython)
 

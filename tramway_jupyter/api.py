@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from .jobs.store import BatchRow, Store
 
 if TYPE_CHECKING:
-    from .jobs.batch import Batch
     from .jobs.results import Results
+    from .orchestration.batch import Batch
 
 __all__ = [
     "Batch",
@@ -28,13 +28,14 @@ __all__ = [
     "cancel",
     "retry",
     "gather",
+    "load_profiles",
 ]
 
 
 def __getattr__(name: str) -> Any:
     """``api.Batch`` and ``api.Results``, imported on first use."""
     if name == "Batch":
-        from .jobs.batch import Batch
+        from .orchestration.batch import Batch
 
         return Batch
     if name == "Results":
@@ -47,10 +48,10 @@ def __getattr__(name: str) -> Any:
 def run(pipeline: Any, data: Any, **kwargs: Any) -> Batch:
     """Run a captured pipeline over data files x ROIs; return the batch handle at once.
 
-    The keyword arguments are those of :func:`tramway_jupyter.jobs.submit.submit` (rois,
+    The keyword arguments are those of :func:`tramway_jupyter.orchestration.submit.submit` (rois,
     profile, workers, tasks_per_job, params, force, isolate, engine, task_timeout, name...).
     """
-    from .jobs.submit import submit
+    from .orchestration.submit import submit
 
     return submit(pipeline, data, **kwargs)
 
@@ -63,12 +64,19 @@ def run_notebook(notebook: str | os.PathLike[str], data: Any, **kwargs: Any) -> 
     return run(pipeline, data, notebook=os.path.abspath(notebook), **kwargs)
 
 
+def load_profiles() -> dict[str, Any]:
+    """The profiles a run can name: ``local``, ``inline`` and those of ``profiles.toml``."""
+    from .backends.profiles import load_profiles as _load
+
+    return dict(_load())
+
+
 def list_batches(store: Store | None = None) -> list[BatchRow]:
     return (store or Store()).list_batches()
 
 
 def get_batch(batch_id: str, store: Store | None = None) -> Batch:
-    from .jobs.batch import Batch
+    from .orchestration.batch import Batch
 
     return Batch(batch_id, store)
 

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from . import __version__
+from ._version import __version__
 from .exceptions import TramwayJupyterError
 from .run_options import add_run_options, run_kwargs
 

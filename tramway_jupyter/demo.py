@@ -65,7 +65,7 @@ def run_demo(out_dir: str | os.PathLike[str], *, files: int = 2, rois: int = 4, 
 
     matplotlib.use("Agg")
     from .analysis import write_simulation
-    from .jobs.submit import submit
+    from .orchestration.submit import submit
 
     out = Path(out_dir).resolve()
     data_dir = out / "data"

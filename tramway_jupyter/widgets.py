@@ -324,7 +324,7 @@ class ProfilePicker(w.VBox):
         workers: int | None = None,
     ) -> None:
         if profiles is None:
-            from .backends.profiles import load_profiles
+            from .api import load_profiles
 
             try:
                 profiles = load_profiles()

@@ -17,9 +17,9 @@ import nbformat
 import pytest
 
 from tramway_jupyter import cli
-from tramway_jupyter.jobs.batch import Batch
 from tramway_jupyter.jobs.results import RecordNotFoundError
 from tramway_jupyter.jobs.store import Store
+from tramway_jupyter.orchestration.batch import Batch
 
 from .scale_batches import insert_batch
 

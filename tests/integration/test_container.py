@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from tramway_jupyter.jobs.submit import submit
+from tramway_jupyter.orchestration.submit import submit
 
 from .helpers import data_files, light_pipeline
 

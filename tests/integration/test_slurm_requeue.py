@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tramway_jupyter.jobs.submit import submit
+from tramway_jupyter.orchestration.submit import submit
 
 from .helpers import data_files, light_pipeline
 

@@ -14,7 +14,7 @@ from tramway_jupyter.backends import ssh
 from tramway_jupyter.backends.slurm_commands import parse_scontrol_jobs
 from tramway_jupyter.demo import demo_pipeline
 from tramway_jupyter.exceptions import HostKeyError
-from tramway_jupyter.jobs.submit import submit
+from tramway_jupyter.orchestration.submit import submit
 
 from .helpers import CommandRecorder, PollCounter, data_files, light_pipeline, wait_until
 
@@ -199,7 +199,7 @@ def test_data_file_name_with_spaces_quotes_and_command_substitution(infra, profi
 
 def test_reattach_from_the_store_after_a_restart(infra, profile, store, tmp_path):
     """A new Batch handle and a new backend (as after a kernel restart) pick the batch up."""
-    from tramway_jupyter.jobs.batch import Batch
+    from tramway_jupyter.orchestration.batch import Batch
 
     data = data_files(tmp_path / "data", ["a.txt"], n_rois=2)
     batch = _run(light_pipeline(), data, profile, store, tmp_path, params={"sleep": 3.0})

@@ -4,7 +4,7 @@ import pytest
 
 from tramway_jupyter.capture.pipeline import Pipeline
 from tramway_jupyter.exceptions import CaptureError
-from tramway_jupyter.jobs.submit import check_param_names
+from tramway_jupyter.orchestration.submit import check_param_names
 from tramway_jupyter.run_options import add_run_options, parse_params, run_kwargs
 
 

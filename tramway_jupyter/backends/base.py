@@ -26,7 +26,7 @@ from ..exceptions import UnknownBackendError
 from ..jobs.states import State
 
 if TYPE_CHECKING:
-    from ..jobs.context import BatchContext
+    from .context import BatchContext
     from .profiles import Profile
 
 JobVerdict = tuple[State, str]

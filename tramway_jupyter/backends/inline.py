@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from ..jobs.context import BatchContext
 from ..jobs.states import State
 from ..jobs.sync import sync
 from ..jobs.worker import run_job
 from .base import Backend, JobVerdict, register_backend
+from .context import BatchContext
 
 
 class InlineBackend(Backend):

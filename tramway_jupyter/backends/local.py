@@ -15,10 +15,10 @@ import sys
 import time
 import warnings
 
-from ..jobs.context import BatchContext
 from ..jobs.states import State
 from ..jobs.sync import sync
 from .base import Backend, JobVerdict, register_backend
+from .context import BatchContext
 from .local_runner import parse_mem
 from .procs import is_alive, process_id, signal_group
 from .profiles import Profile

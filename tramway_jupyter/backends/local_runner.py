@@ -29,11 +29,11 @@ import time
 from collections.abc import Sequence
 
 from ..jobs.batchdir import BatchDir, new_status
-from ..jobs.context import BatchContext
 from ..jobs.states import FINAL_STATES, State
 from ..jobs.store import Store
 from ..jobs.sync import sync
 from ..jobs.worker import memory_message
+from .context import BatchContext
 from .procs import process_id, run_forked_child
 
 logger = logging.getLogger("tramway_jupyter.local_runner")

@@ -153,7 +153,7 @@ def _site_dirs() -> list[str]:
 
 def fingerprint() -> str:
     """What a warm worker's imported modules depend on (see the module's docstring)."""
-    from .. import __version__
+    from .._version import __version__
 
     parts: list[str] = [sys.executable, sys.version, __version__, str(Path(__file__).resolve())]
     for d in _site_dirs():

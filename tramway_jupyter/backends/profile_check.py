@@ -33,7 +33,7 @@ def local_version() -> str:
     try:
         return version("tramway-jupyter")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        from .. import __version__
+        from .._version import __version__
 
         return str(__version__)
 

@@ -16,6 +16,7 @@ The profile ``local`` always exists (local backend, one worker per core).
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import sys
 from dataclasses import dataclass, field, fields
@@ -63,8 +64,7 @@ class Profile:
     sbatch_options: list[str] = field(default_factory=list)
     remote_dependencies: str | None = None
     python: str = "python3"
-    poll_interval: float = 2.0
-    poll_interval_max: float = 30.0
+    poll_interval_max: float = 30.0  # s: the longest wait between two polls of a cluster
     # containers
     container: str | None = None
     container_runtime: str = "apptainer"
@@ -107,9 +107,6 @@ class Profile:
         self.validate()
 
     def validate(self) -> None:
-        if self.backend not in ("inline", "local", "slurm") and "." not in self.backend:
-            # other names are allowed if registered as plugins; checked at get_backend time
-            pass
         if self.workers is not None and int(self.workers) < 1:
             raise ProfileError(f"profile {self.name!r}: workers must be >= 1, got {self.workers}")
         if self.max_array_size < 1:
@@ -139,6 +136,27 @@ class Profile:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def to_record(self) -> dict[str, Any]:
+        """The resolved profile as a batch keeps it: its values, and its class when that is a
+        subclass (``module:QualName``), so that a re-attach gets the same class back."""
+        d = self.to_dict()
+        cls = type(self)
+        if cls is not Profile:
+            d["class"] = f"{cls.__module__}:{cls.__qualname__}"
+        return d
+
+    @staticmethod
+    def from_record(record: dict[str, Any]) -> Profile:
+        """The profile that :meth:`to_record` saved. Its subclass when it can be imported here
+        (a class defined in a notebook cannot, in another process: then a plain ``Profile``
+        with the same values, which is all a backend reads)."""
+        d = dict(record)
+        spec = d.pop("class", None)
+        name = str(d.pop("name", "local"))
+        cls = _import_profile_class(spec) if spec else Profile
+        known = {f.name for f in fields(Profile)}
+        return cls(**{k: v for k, v in d.items() if k in known}, name=name)
+
     def replace(self, **changes: Any) -> Profile:
         return dataclasses.replace(self, **changes)
 
@@ -156,6 +174,17 @@ class Profile:
             return Profile(**{**d, "name": name})
         except TypeError as exc:
             raise ProfileError(f"profile {name!r}: {exc}") from exc
+
+
+def _import_profile_class(spec: str) -> type[Profile]:
+    module, _, qualname = spec.partition(":")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        return Profile
+    return obj if isinstance(obj, type) and issubclass(obj, Profile) else Profile
 
 
 def load_profiles(path: str | os.PathLike[str] | None = None) -> dict[str, Profile]:

@@ -28,7 +28,6 @@ from typing import Any
 
 from ..exceptions import BackendError, SubmitError
 from ..jobs.batchdir import atomic_write_text
-from ..jobs.context import BatchContext
 from ..jobs.journal import journal_job_index
 from ..jobs.plan import hash_file
 from ..jobs.states import FINAL_STATES, State
@@ -36,6 +35,7 @@ from ..jobs.sync import sync
 from . import container as ctr
 from . import slurm_commands as sc
 from .base import Backend, JobVerdict, register_backend
+from .context import BatchContext
 from .ssh import Connection, get_connection
 from .tarstream import (
     iter_tar_files,

@@ -160,18 +160,13 @@ def add_batch_from_dir(store: Store, bd: BatchDir) -> int | None:
 
 
 def _profile_dict(info: dict[str, Any]) -> dict[str, Any]:
-    """The batch's profile as the store keeps it: the saved one if still defined, else its name."""
-    name = str(info.get("profile") or "local")
-    backend = str(info.get("backend") or "local")
-    try:
-        from ..backends.profiles import get_profile
-
-        prof = get_profile(name)
-        if prof.backend == backend:
-            return dict(prof.to_dict())
-    except Exception:  # noqa: BLE001 - a profile gone from the profiles file: keep the name
-        pass
-    return {"name": name, "backend": backend}
+    """The batch's resolved profile as submit saved it in ``info.json`` (batches made before it
+    was saved there: the name and backend only)."""
+    record = info.get("profile_record")
+    if isinstance(record, dict):
+        return record
+    return {"name": str(info.get("profile") or "local"),
+            "backend": str(info.get("backend") or "local")}
 
 
 def summary(result: Rebuilt) -> str:

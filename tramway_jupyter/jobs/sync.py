@@ -18,12 +18,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from .batchdir import new_status
-from .context import BatchContext
+from .batchfiles import BatchFiles
 from .states import FINAL_STATES, State
 from .status import status_update
 
 
-def sync(ctx: BatchContext, verdicts: dict[int, tuple[State, str]] | None = None, *,
+def sync(ctx: BatchFiles, verdicts: dict[int, tuple[State, str]] | None = None, *,
          jobs: Iterable[int] = (), full: bool = False) -> int:
     """Update the store from status journals and verdicts; return the number of tasks changed.
 
@@ -87,7 +87,7 @@ def sync(ctx: BatchContext, verdicts: dict[int, tuple[State, str]] | None = None
     return changed
 
 
-def sync_jobs(ctx: BatchContext, job_indices: Iterable[int] | None = None) -> None:
+def sync_jobs(ctx: BatchFiles, job_indices: Iterable[int] | None = None) -> None:
     """A job is done/failed once all its tasks are final (one aggregate query).
 
     Only ``job_indices`` are looked at when given (the jobs whose tasks just changed).

@@ -7,11 +7,11 @@ import subprocess
 import sys
 import time
 
+from tramway_jupyter.backends.context import BatchContext
 from tramway_jupyter.backends.local import LocalBackend
 from tramway_jupyter.backends.procs import process_id
 from tramway_jupyter.backends.profiles import Profile
 from tramway_jupyter.jobs.batchdir import BatchDir
-from tramway_jupyter.jobs.context import BatchContext
 from tramway_jupyter.jobs.plan_model import Job, Plan, StageSpec, Task
 from tramway_jupyter.jobs.states import State
 from tramway_jupyter.jobs.store import Store

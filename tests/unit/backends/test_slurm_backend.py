@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from tramway_jupyter.backends.context import BatchContext
 from tramway_jupyter.backends.profiles import Profile
 from tramway_jupyter.backends.slurm import SlurmBackend
 from tramway_jupyter.exceptions import SubmitError
 from tramway_jupyter.jobs.batchdir import BatchDir, new_status
-from tramway_jupyter.jobs.context import BatchContext
 from tramway_jupyter.jobs.plan_model import Job, Plan, StageSpec, Task
 from tramway_jupyter.jobs.states import State
 from tramway_jupyter.jobs.store import Store

@@ -15,7 +15,7 @@ from tramway_jupyter.backends import slurm_commands as sc
 from tramway_jupyter.backends.profiles import Profile
 from tramway_jupyter.backends.slurm import SlurmBackend
 from tramway_jupyter.exceptions import ProfileError
-from tramway_jupyter.jobs.batch import Batch
+from tramway_jupyter.orchestration.batch import Batch
 
 from .fakes import FakeSlurm, scontrol_line
 from .test_slurm_backend import make_batch

@@ -13,10 +13,10 @@ from typing import Any, NoReturn
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
-from ..exceptions import CaptureError, TramwayJupyterError
-from ..run_options import add_run_options, run_kwargs
-from .pipeline import Pipeline
-from .template import STANDARD_PARAMETERS
+from .capture.pipeline import Pipeline
+from .capture.template import STANDARD_PARAMETERS
+from .exceptions import CaptureError, TramwayJupyterError
+from .run_options import add_run_options, run_kwargs
 
 PREVIEW_DIR = "tramway-preview"
 BATCHES_DIR = "tramway-batches"
@@ -106,14 +106,14 @@ class TramwayMagics(Magics):
             ns["output_dir"] = os.path.abspath(os.path.join(PREVIEW_DIR, stem))
         os.makedirs(ns["output_dir"], exist_ok=True)
         if ns.get("roi_file") is None and ns.get("source") and ns.get("roi_index") is not None:
-            from ..analysis.rois import roi_file_for
+            from .analysis.rois import roi_file_for
 
             ns["roi_file"] = str(roi_file_for(str(ns["source"])))
 
     # -- commands -----------------------------------------------------------------------
     def _command(self, line: str) -> Any:
         args = _line_parser().parse_args(shlex.split(line, comments=True))  # "# ..." ends it
-        from .. import api
+        from . import api
 
         if args.command == "pipeline":
             print(self.pipeline.describe())
@@ -148,7 +148,7 @@ class TramwayMagics(Magics):
         raise CaptureError(f"unknown command {args.command!r}")  # pragma: no cover
 
     def _batch(self, batch_id: str | None) -> Any:
-        from .. import api
+        from . import api
 
         if batch_id:
             self.last_batch = api.get_batch(batch_id)
@@ -157,7 +157,7 @@ class TramwayMagics(Magics):
         return self.last_batch
 
     def _run(self, args: argparse.Namespace) -> Any:
-        from .. import api
+        from . import api
 
         notebook = self._shell.user_ns.get("__session__") or None
         batch = api.run(self.pipeline, args.data, **run_kwargs(args), notebook=notebook,
@@ -176,7 +176,7 @@ class TramwayMagics(Magics):
     @staticmethod
     def _show_progress(batch: Any) -> None:
         try:
-            from ..widgets import ProgressWidget
+            from .widgets import ProgressWidget
         except ImportError:
             print(f"batch {batch.batch_id} submitted: {batch.info().n_tasks} task(s)")
             return

@@ -1,25 +1,24 @@
-"""What a backend is handed for a batch: its id, directory, store and profile."""
+"""A batch as its files and store rows: id, directory, store and plan (no backend, no profile).
+
+What a status sync reads and writes; :class:`tramway_jupyter.backends.context.BatchContext`
+adds the resolved profile for the backends.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from .batchdir import BatchDir
 from .plan_model import Plan
 from .store import Store
 
-if TYPE_CHECKING:
-    from ..backends.profiles import Profile
-
 
 @dataclass
-class BatchContext:
+class BatchFiles:
     batch_id: str
     dir: BatchDir
     store: Store
-    profile: Profile
-    _plan: Plan | None = field(default=None, repr=False)
+    _plan: Plan | None = field(default=None, repr=False, kw_only=True)
 
     @property
     def plan(self) -> Plan:

@@ -23,13 +23,13 @@ from ..backends.profiles import Profile, get_profile
 from ..capture.pipeline import Pipeline
 from ..capture.template import build_template, write_template
 from ..exceptions import CaptureError
+from ..jobs.batchdir import BatchDir, task_log_relpath
+from ..jobs.plan import make_plan
+from ..jobs.plan_model import Plan, Task
+from ..jobs.states import State
+from ..jobs.store import Store
 from ..paths import default_batches_root
 from .batch import Batch
-from .batchdir import BatchDir, task_log_relpath
-from .plan import make_plan
-from .plan_model import Plan, Task
-from .states import State
-from .store import Store
 
 
 def new_batch_id() -> str:
@@ -106,7 +106,8 @@ def submit(
     info: dict[str, Any] = {
         "batch_id": batch_id, "name": name or _default_name(notebook, pipeline),
         "created": time.time(), "notebook": notebook, "profile": prof.name,
-        "backend": prof.backend, "stages": [s.name for s in plan.stages]}
+        "backend": prof.backend, "stages": [s.name for s in plan.stages],
+        "profile_record": prof.to_record()}
     bd.write_info(info)
     tasks = []
     for t in plan.tasks:
@@ -123,7 +124,7 @@ def submit(
     store.add_batch(
         batch_id, name=info["name"], batch_dir=str(bd.root), backend=prof.backend,
         profile=prof.name, notebook=notebook,
-        meta={"profile": prof.to_dict(), "workers": n_workers, "tasks_per_job": tasks_per_job,
+        meta={"profile": prof.to_record(), "workers": n_workers, "tasks_per_job": tasks_per_job,
               "rois": rois, "data": [str(d) for d in ([data] if isinstance(data, (str, os.PathLike))
                                                       else data)],
               "n_cached": len(cached)},
@@ -131,8 +132,7 @@ def submit(
                "n_tasks": len(j.task_ids)} for j in plan.jobs],
         tasks=tasks,
     )
-    batch = Batch(batch_id, store)
-    batch._backend = backend
+    batch = Batch(batch_id, store, backend=backend)
     if plan.jobs:
         backend.submit(batch.ctx, [j.job_index for j in plan.jobs])
     return batch
@@ -233,7 +233,7 @@ def _copy_task(old: BatchDir, old_tid: str, old_key: str, new: BatchDir, t: Task
 
 def _regroup_without(plan: Plan, skip: set[str], tasks_per_job: int | None, workers: int,
                      backend: str) -> Plan:
-    from .plan import group_jobs
+    from ..jobs.plan import group_jobs
 
     base = plan.with_jobs((), tuple(Task(**{**t.__dict__, "job_index": -1}) for t in plan.tasks))
     todo = [t.task_id for t in plan.tasks if t.task_id not in skip]

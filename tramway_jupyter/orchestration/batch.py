@@ -12,25 +12,28 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..backends.context import BatchContext
 from ..exceptions import BackendUnavailableError, TramwayJupyterError
-from .batchdir import BatchDir
-from .context import BatchContext
-from .results import Results
-from .states import ACTIVE_STATES, RETRYABLE_STATES, State, batch_state
-from .store import BatchRow, JobRow, Store, TaskRow
-from .sync import sync
+from ..jobs.batchdir import BatchDir
+from ..jobs.results import Results
+from ..jobs.states import ACTIVE_STATES, RETRYABLE_STATES, State, batch_state
+from ..jobs.store import BatchRow, JobRow, Store, TaskRow
+from ..jobs.sync import sync
 
 POLL_START = 0.02  # doubling: the end of a short (warm) batch is seen within tens of ms
 POLL_MAX_LOCAL = 1.0
 
 
 class Batch:
-    def __init__(self, batch_id: str, store: Store | None = None) -> None:
+    def __init__(self, batch_id: str, store: Store | None = None, *,
+                 backend: Any = None) -> None:
+        """Attach to a batch by id; ``backend``: the one that submitted it (else made from the
+        batch's profile on first use)."""
         self.store = store or Store()
         row = self.store.get_batch(batch_id)
         self.batch_id = row.batch_id
         self.dir = BatchDir(row.batch_dir)
-        self._backend: Any = None
+        self._backend: Any = backend
         self._ctx: BatchContext | None = None
         self._poll_failures = 0
         # the progress widget refreshes from a thread while the user may call wait()
@@ -53,9 +56,7 @@ class Batch:
         from ..backends.profiles import Profile
 
         meta = self.info().meta
-        d = dict(meta.get("profile") or {"name": "local", "backend": "local"})
-        name = d.pop("name", "local")
-        return Profile.from_dict(name, d)
+        return Profile.from_record(meta.get("profile") or {"name": "local", "backend": "local"})
 
     @property
     def backend(self) -> Any:
@@ -227,7 +228,7 @@ class Batch:
                   notes: dict[str, str] | None = None) -> int:
         """Submit these tasks again as new jobs (next attempt); ``notes`` become their error
         line while they wait (e.g. why they were requeued)."""
-        from .plan import group_jobs
+        from ..jobs.plan import group_jobs
 
         notes = notes or {}
         plan = self.ctx.reload_plan()
