@@ -21,6 +21,13 @@ from typing import Any, TextIO
 
 from ._version import __version__
 from .exceptions import TramwayJupyterError
+from .jobs.states import (
+    ACTIVE_STATES,
+    LISTING_ORDER,
+    NOT_OK_VALUES,
+    RETRYABLE_STATES,
+    SUMMARY_ORDER,
+)
 from .run_options import add_run_options, run_kwargs
 
 #: A batch of more tasks than this is shown as a summary (``--all``: every row).
@@ -29,9 +36,9 @@ SUMMARY_OVER = 50
 SUMMARY_FAILURES = 10
 SUMMARY_ROWS = 20
 
-_ACTIVE = ("pending", "queued", "running")
-_NOT_OK = ("failed", "lost", "cancelled")
-_STATE_ORDER = ("done", "failed", "lost", "cancelled", "running", "queued", "pending")
+_ACTIVE = tuple(s.value for s in SUMMARY_ORDER if s in ACTIVE_STATES)
+_NOT_OK = tuple(s.value for s in SUMMARY_ORDER if s in RETRYABLE_STATES)
+_STATE_ORDER = tuple(s.value for s in LISTING_ORDER)
 
 #: The analysis subcommands, registered for real only when one of them runs: their module
 #: imports numpy and the whole analysis package (seconds on a cold cache). The help lines are
@@ -371,7 +378,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"batch {batch.batch_id}: {batch.state.value} ({_counts_text(counts, ' ')})", file=out)
     _print_tasks(results, out, _status_row, command="status", show_all=args.all_rows,
                  states=states)
-    return 0 if not any(counts.get(s, 0) for s in ("failed", "lost")) else 1
+    return 0 if not any(counts.get(s, 0) for s in NOT_OK_VALUES) else 1
 
 
 def _status_json(batch: Any, counts: dict[str, int], states: list[str] | None,

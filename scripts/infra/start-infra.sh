@@ -237,7 +237,7 @@ start_sshd
 # ---------------------------------------------------------------------------------------------
 # 6. the cluster-side Python environment (readable by hpcuser; Debian's python, not pyenv's)
 WORKER_DEPS=(numpy scipy pandas matplotlib nbformat nbclient jupyter_client ipykernel papermill
-             tomli hatchling)
+             tomli hatchling msgspec)
 if [[ ${INFRA_SKIP_JOBENV:-0} != 1 ]]; then
     STAMP=$JOBENV/.tramway-deps
     if [[ ! -x $JOBENV/bin/python || $(cat "$STAMP" 2>/dev/null) != "${WORKER_DEPS[*]}" ]]; then

@@ -14,8 +14,9 @@ import pickle
 import time
 from pathlib import Path
 
-from tramway_jupyter.jobs.batchdir import BatchDir, new_status
+from tramway_jupyter.jobs.batchdir import BatchDir
 from tramway_jupyter.jobs.states import State
+from tramway_jupyter.jobs.status import TaskError, TaskStatus
 from tramway_jupyter.jobs.store import Store
 
 TASKS_PER_JOB = 100
@@ -46,14 +47,14 @@ def insert_batch(store: Store, root: Path, batch_id: str, n_tasks: int, *, n_fai
             err = {"ename": "ValueError", "evalue": f"bad ROI {r} in file {f}",
                    "traceback": f"Traceback (most recent call last):\n  cell 2\nValueError: "
                                 f"bad ROI {r} in file {f}", "cell_index": 2, "source": ""}
-            bdir.write_status(tid, new_status(state, attempt=1, job_index=row["job_index"],
-                                              error=err, notebook=row["notebook"]), worker=True)
+            bdir.write_status(tid, TaskStatus(state=state, attempt=1, job_index=row["job_index"],
+                                              error=TaskError(**err) if err else None, notebook=row["notebook"]), worker=True)
         else:
             with open(res_dir / f"{tid}.pkl", "wb") as fh:
                 pickle.dump({"value": i, "xs": [i, i + 1, i + 2]}, fh)
             rel = f"results/{tid}.pkl"
             if legacy:
-                bdir.write_status(tid, new_status(state, attempt=1, job_index=row["job_index"],
+                bdir.write_status(tid, TaskStatus(state=state, attempt=1, job_index=row["job_index"],
                                                   records=["value", "xs"], results=rel,
                                                   notebook=row["notebook"]), worker=True)
             else:

@@ -68,8 +68,8 @@ def test_kill_9_worker_marks_task_lost_then_retry(tmp_path, store, toy_pipeline)
     batch = api.run(toy_pipeline, str(data / "a.rpt.txt"), workers=1, tasks_per_job=1,
                     params={"hold": str(hold)}, store=store, batches_root=tmp_path / "batches")
     tid = "work-f000-a-r000"
-    st = wait_for(lambda: (s := batch.dir.read_status(tid)) and s["state"] == "running" and s)
-    os.kill(st["pid"], signal.SIGKILL)
+    st = wait_for(lambda: (s := batch.dir.read_status(tid)) and s.state == "running" and s)
+    os.kill(st.pid, signal.SIGKILL)
     t0 = time.monotonic()
     wait_for(lambda: batch.refresh().get("lost"), timeout=5)
     assert time.monotonic() - t0 < 2.0
@@ -128,7 +128,7 @@ def test_cancel_leaves_nothing_running(tmp_path, store, toy_pipeline):
     batch = api.run(toy_pipeline, str(data / "*.rpt.txt"), workers=2, tasks_per_job=1,
                     params={"hold": str(hold)}, store=store, batches_root=tmp_path / "batches")
     wait_for(lambda: batch.refresh().get("running"))
-    pids = [s["pid"] for s in batch.dir.read_statuses().values() if s["state"] == "running"]
+    pids = [s.pid for s in batch.dir.read_statuses().values() if s.state == "running"]
     batch.cancel()
     counts = batch.refresh()
     assert set(counts) <= {"done", "cancelled"} and counts.get("cancelled", 0) >= 4, counts

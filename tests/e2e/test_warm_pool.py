@@ -43,8 +43,8 @@ def test_rerun_forks_from_the_warm_pool_and_is_fast(tmp_path, store, toy_pipelin
     disp = _dispatcher_pid(first)
     assert _ppid(disp) == daemon["pid"]  # forked by the pool, not started by this process
     running = wait_for(lambda: [s for s in first.dir.read_statuses().values()
-                                if s["state"] == "running"])
-    assert _ppid(running[0]["pid"]) == disp  # the worker: a fork of the dispatcher
+                                if s.state == "running"])
+    assert _ppid(running[0].pid) == disp  # the worker: a fork of the dispatcher
     hold.unlink()
     assert first.wait(60).counts() == {"done": 6}
     t0 = time.perf_counter()
@@ -128,8 +128,8 @@ def test_killed_worker_loses_only_its_running_task(tmp_path, store, toy_pipeline
     work_job = {t.job_index for t in batch.tasks() if t.stage == "work"}
     assert len(work_job) == 1  # the 3 ROIs in one job
     tid = "work-f000-a-r000"
-    st = wait_for(lambda: (s := batch.dir.read_status(tid)) and s["state"] == "running" and s)
-    os.kill(st["pid"], signal.SIGKILL)
+    st = wait_for(lambda: (s := batch.dir.read_status(tid)) and s.state == "running" and s)
+    os.kill(st.pid, signal.SIGKILL)
     wait_for(lambda: batch.refresh().get("lost"), timeout=5)
     hold.unlink()
     batch.wait(timeout=60)

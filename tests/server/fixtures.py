@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tramway_jupyter.jobs.batchdir import BatchDir, new_status
+from tramway_jupyter.jobs.batchdir import BatchDir
 from tramway_jupyter.jobs.states import State
+from tramway_jupyter.jobs.status import TaskError, TaskStatus
 from tramway_jupyter.jobs.store import Store
 
 TRACEBACK = (
@@ -79,11 +80,10 @@ def add_batch(
         if st.is_final or st is State.RUNNING:
             bd.write_status(
                 t["task_id"],
-                new_status(
-                    st,
+                TaskStatus(state=st,
                     attempt=1,
                     job_index=t["job_index"],
-                    error=err,
+                    error=TaskError(**err) if err else None,
                     notebook=t["notebook"],
                     host="localhost",
                 ),

@@ -31,7 +31,7 @@ class InlineBackend(Backend):
     def cancel(self, batch: BatchContext, job_indices: list[int] | None = None) -> None:
         jobs = job_indices if job_indices is not None else [
             j.job_index for j in batch.store.jobs(batch.batch_id)
-            if j.state in ("pending", "queued")]
+            if j.state in (State.PENDING, State.QUEUED)]
         sync(batch, {j: (State.CANCELLED, "cancelled by the user") for j in jobs})
 
 

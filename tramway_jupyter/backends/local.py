@@ -15,7 +15,7 @@ import sys
 import time
 import warnings
 
-from ..jobs.states import State
+from ..jobs.states import ACTIVE_VALUES, State
 from ..jobs.sync import sync
 from .base import Backend, JobVerdict, register_backend
 from .context import BatchContext
@@ -117,7 +117,7 @@ class LocalBackend(Backend):
         # No dispatcher left: any job still marked active, whose worker is gone, was lost.
         verdicts: dict[int, JobVerdict] = {}
         for j in batch.store.jobs(batch.batch_id):
-            if j.state in ("pending", "queued", "running") and not is_alive(j.backend_id):
+            if j.state in ACTIVE_VALUES and not is_alive(j.backend_id):
                 verdicts[j.job_index] = (
                     State.LOST, "the local dispatcher process is gone (killed or machine restarted)")
         return verdicts
@@ -133,7 +133,7 @@ class LocalBackend(Backend):
                     p.poll()
                 time.sleep(0.05)
             job_indices = [j.job_index for j in batch.store.jobs(batch.batch_id)
-                           if j.state in ("pending", "queued", "running")]
+                           if j.state in ACTIVE_VALUES]
         verdicts = {j: (State.CANCELLED, "cancelled by the user") for j in job_indices}
         sync(batch, verdicts)
         for row in batch.store.jobs(batch.batch_id):

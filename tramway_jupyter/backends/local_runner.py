@@ -28,8 +28,9 @@ import sys
 import time
 from collections.abc import Sequence
 
-from ..jobs.batchdir import BatchDir, new_status
-from ..jobs.states import FINAL_STATES, State
+from ..jobs.batchdir import BatchDir
+from ..jobs.states import State
+from ..jobs.status import TaskError
 from ..jobs.store import Store
 from ..jobs.sync import sync
 from ..jobs.worker import memory_message
@@ -265,12 +266,10 @@ class Dispatcher:
 
         def final(tid: str) -> bool:
             st = statuses.get(tid)
-            return st is not None and int(st.get("attempt", 1)) >= job.attempt and \
-                State(st["state"]) in FINAL_STATES
+            return st is not None and st.ended(job.attempt)
 
-        running = [tid for tid in job.task_ids if not final(tid) and statuses.get(tid) and
-                   statuses[tid]["state"] == State.RUNNING.value and
-                   int(statuses[tid].get("attempt", 1)) == job.attempt]
+        running = [tid for tid in job.task_ids if not final(tid) and (st := statuses.get(tid))
+                   and st.state is State.RUNNING and st.attempt == job.attempt]
         left = [tid for tid in job.task_ids if not final(tid) and tid not in running]
         logger.warning("worker %d died during job %d: %s", w.n, w.job, reason)
         if not running or not left:  # no progress to keep: the whole job ends lost
@@ -278,12 +277,8 @@ class Dispatcher:
             return
         now = time.time()
         for tid in running:
-            self.ctx.dir.write_status(tid, new_status(
-                State.LOST, attempt=job.attempt, job_index=job.job_index,
-                started=statuses[tid].get("started"), finished=now, pid=statuses[tid].get("pid"),
-                host=statuses[tid].get("host"),
-                error={"ename": "Lost", "evalue": reason, "traceback": "", "cell_index": None,
-                       "source": ""}))
+            self.ctx.dir.write_status(tid, statuses[tid].replace(
+                state=State.LOST, finished=now, error=TaskError.job_ended(State.LOST, reason)))
         sync(self.ctx, jobs=[job.job_index])
         self.ctx.store.update_job(self.ctx.batch_id, job.job_index, state=State.QUEUED)
         self.pending.insert(0, job)

@@ -30,7 +30,7 @@ from ..exceptions import BackendError, SubmitError
 from ..jobs.batchdir import atomic_write_text
 from ..jobs.journal import journal_job_index
 from ..jobs.plan import hash_file
-from ..jobs.states import FINAL_STATES, State
+from ..jobs.states import State
 from ..jobs.sync import sync
 from . import container as ctr
 from . import slurm_commands as sc
@@ -365,12 +365,9 @@ class SlurmBackend(Backend):
                     batch.store.update_job(batch.batch_id, row.job_index, state=State.RUNNING,
                                            started=time.time())
                 continue
-            unfinished = [
-                t for t in job.task_ids
-                if not (st := batch.dir.read_status(t, job.job_index))
-                or int(st.get("attempt", 1)) < job.attempt
-                or (int(st.get("attempt", 1)) == job.attempt and State(st["state"]) not in FINAL_STATES)
-            ]
+            unfinished = [t for t in job.task_ids
+                          if not ((st := batch.dir.read_status(t, job.job_index))
+                                  and st.ended(job.attempt))]
             if unfinished:
                 verdicts[row.job_index] = rec.verdict()
                 if rec.requeueable:

@@ -30,7 +30,7 @@ from typing import Any
 
 from .journal import LOCAL_JOURNAL, JournalReader, append, job_journal_name
 from .plan_model import Plan
-from .states import State
+from .status import TaskStatus
 
 STATUS_DIR = "status"
 NOTEBOOKS_DIR = "notebooks"
@@ -153,54 +153,34 @@ class BatchDir:
                 self._job_of = {}
         return self._job_of.get(task_id)
 
-    def read_status(self, task_id: str, job_index: int | None = None) -> dict[str, Any] | None:
+    def read_status(self, task_id: str, job_index: int | None = None) -> TaskStatus | None:
         """The task's current status record (``job_index``: its job now, read from the plan
         when not given), or None if nothing was recorded yet."""
         job = job_index if job_index is not None else self._job_of_task(task_id)
         jobs = [] if job is None or job < 0 else [job]
         return self._journals.statuses(jobs=jobs, task_ids=[task_id]).get(task_id)
 
-    def write_status(self, task_id: str, status: dict[str, Any], *, worker: bool = False) -> None:
+    def write_status(self, task_id: str, status: TaskStatus, *, worker: bool = False) -> None:
         """Record a task's status: in its job's journal (``worker``) or the local journal.
 
         Appends one line; readers pick the record that counts (see :mod:`.journal`), so a
         straggler of an older attempt never undoes a retry.
         """
-        job = status.get("job_index") if worker else None
+        job = status.job_index if worker else None
         self.write_statuses({task_id: status},
                             job=job if job is not None and job >= 0 else None)
 
-    def write_statuses(self, statuses: dict[str, dict[str, Any]], *,
+    def write_statuses(self, statuses: dict[str, TaskStatus], *,
                        job: int | None = None) -> None:
         """Append the statuses of several tasks in one write: to job ``job``'s journal, or
         (None) the local journal."""
         now = time.time()
         append(self.journal_path(job),
-               [dict(st, task_id=tid, updated=now) for tid, st in statuses.items()])
+               [st.replace(task_id=tid, updated=now) for tid, st in statuses.items()])
 
     def read_statuses(self, task_ids: Iterable[str] | None = None, *,
-                      jobs: Iterable[int] | None = None) -> dict[str, dict[str, Any]]:
+                      jobs: Iterable[int] | None = None) -> dict[str, TaskStatus]:
         """Current status records: of every task (or of ``task_ids``), from every journal or
         from those of ``jobs`` and the local one. Reads only what was appended since the last
         call on this BatchDir."""
         return self._journals.statuses(jobs=jobs, task_ids=task_ids)
-
-
-def new_status(state: State, *, attempt: int, job_index: int, **fields: Any) -> dict[str, Any]:
-    """A status record with the fields every reader may rely on."""
-    d: dict[str, Any] = {
-        "state": state.value,
-        "attempt": attempt,
-        "job_index": job_index,
-        "started": None,
-        "finished": None,
-        "duration": None,
-        "host": None,
-        "pid": None,
-        "error": None,
-        "notebook": None,
-        "results": None,
-        "records": [],
-    }
-    d.update(fields)
-    return d

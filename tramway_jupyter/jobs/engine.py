@@ -21,6 +21,7 @@ from jupyter_client.manager import KernelManager
 
 from .nbjson import output_from_msg
 from .outputs import OutputCollector
+from .status import TaskError
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class CellTimeoutError(TimeoutError):
 class CellResult:
     outputs: list[Any] = field(default_factory=list)
     execution_count: int | None = None
-    error: dict[str, Any] | None = None  # {"ename", "evalue", "traceback"} when the cell raised
+    error: TaskError | None = None  # when the cell raised (no cell index: the worker sets it)
 
 
 class WarmKernel:
@@ -281,11 +282,9 @@ class WarmKernel:
             elif mtype == "clear_output":
                 sink.clear()
             elif mtype == "error":
-                result.error = {
-                    "ename": content.get("ename", ""),
-                    "evalue": content.get("evalue", ""),
-                    "traceback": strip_ansi("\n".join(content.get("traceback", []))),
-                }
+                result.error = TaskError(
+                    ename=content.get("ename", ""), evalue=content.get("evalue", ""),
+                    traceback=strip_ansi("\n".join(content.get("traceback", []))))
                 sink.error(output_from_msg(msg))
             elif mtype in ("display_data", "execute_result"):
                 sink.rich(output_from_msg(msg))
@@ -311,6 +310,6 @@ class WarmKernel:
         res = self.run(f"import json as __tj_json\nprint(__tj_json.dumps({expression}))",
                        silent=False)
         if res.error:
-            raise RuntimeError(f"{res.error['ename']}: {res.error['evalue']}")
+            raise RuntimeError(f"{res.error.ename}: {res.error.evalue}")
         text = "".join(o.get("text", "") for o in res.outputs if o.get("output_type") == "stream")
         return json.loads(text.strip().splitlines()[-1]) if text.strip() else None

@@ -7,27 +7,26 @@ for tasks a dead job left unfinished, tasks resumed from an earlier batch) goes 
 ``status/local.jsonl``. A job's journal has one writer (its worker), so a cluster's copy can be
 fetched over the local one as a whole; appends of one line are single ``write()`` calls.
 
-Readers merge the lines of a task with one rule, :func:`supersedes`: a newer attempt wins; in
-the same attempt a final state beats a live one, and the worker's final record beats a verdict
-(the worker saw the task end; a verdict only speaks for tasks left without a final record).
-:class:`JournalReader` keeps its offset in every file, so a poll reads only what was appended.
+Lines are :class:`~.status.TaskStatus` records; readers merge the lines of a task with the one
+rule, :func:`.status.supersedes`. :class:`JournalReader` keeps its offset in every file, so a
+poll reads only what was appended. A line that is not a valid record is reported (file, line,
+what is wrong) and skipped: one bad line never hides the other tasks' statuses.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-from .states import FINAL_STATES
+import msgspec
+
+from .status import Rank, TaskStatus, decode, encode, supersedes
 
 logger = logging.getLogger(__name__)
 
 LOCAL_JOURNAL = "local.jsonl"
-_FINAL = frozenset(s.value for s in FINAL_STATES)
 
 
 def job_journal_name(job_index: int) -> str:
@@ -44,18 +43,9 @@ def journal_job_index(name: str) -> int | None:
     return None
 
 
-def rank(status: dict[str, Any], from_worker: bool) -> tuple[int, bool, bool]:
-    return (int(status.get("attempt", 1)), status.get("state") in _FINAL, from_worker)
-
-
-def supersedes(new: tuple[int, bool, bool], old: tuple[int, bool, bool]) -> bool:
-    """Whether a record of rank ``new``, read after one of rank ``old``, replaces it."""
-    return new >= old
-
-
-def append(path: Path, records: Iterable[dict[str, Any]]) -> None:
+def append(path: Path, records: Iterable[TaskStatus]) -> None:
     """Append records as JSON lines in one ``write()`` (created with the umask's permissions)."""
-    data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records).encode()
+    data = b"".join(encode(r) + b"\n" for r in records)
     if not data:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,12 +62,13 @@ def append(path: Path, records: Iterable[dict[str, Any]]) -> None:
 class _Tail:
     """What has been read of one journal file: offset, and the winning record of each task."""
 
-    __slots__ = ("offset", "records", "ranks")
+    __slots__ = ("offset", "records", "ranks", "lines")
 
     def __init__(self) -> None:
         self.offset = 0
-        self.records: dict[str, dict[str, Any]] = {}
-        self.ranks: dict[str, tuple[int, bool, bool]] = {}
+        self.records: dict[str, TaskStatus] = {}
+        self.ranks: dict[str, Rank] = {}
+        self.lines = 0  # complete lines read, to name a bad one
 
 
 class JournalReader:
@@ -104,26 +95,32 @@ class JournalReader:
                 tail.records.clear()
                 tail.ranks.clear()
                 tail.offset = 0
+                tail.lines = 0
             if st.st_size == tail.offset:
                 return tail
             fh.seek(tail.offset)
             data = fh.read()
         end = data.rfind(b"\n") + 1  # a line being written is read next time
         from_worker = name != LOCAL_JOURNAL
-        for line in data[:end].splitlines():
+        for line in data[:end].split(b"\n")[:-1]:
+            tail.lines += 1
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
-                tid = rec["task_id"]
-                r = rank(rec, from_worker)
-            except (ValueError, KeyError, TypeError):
-                logger.warning("%s: skipped a malformed status record: %.200r", path, line)
+                rec = decode(line)
+            except msgspec.DecodeError as exc:
+                logger.warning("%s, line %d: skipped an invalid status record (%s): %.200r",
+                               path, tail.lines, exc, line)
                 continue
-            old = tail.ranks.get(tid)
+            if not rec.task_id:
+                logger.warning("%s, line %d: skipped a status record without task_id", path,
+                               tail.lines)
+                continue
+            r = rec.rank(from_worker=from_worker)
+            old = tail.ranks.get(rec.task_id)
             if old is None or supersedes(r, old):
-                tail.records[tid] = rec
-                tail.ranks[tid] = r
+                tail.records[rec.task_id] = rec
+                tail.ranks[rec.task_id] = r
         tail.offset += end
         return tail
 
@@ -134,9 +131,9 @@ class JournalReader:
             return []
 
     def _merge(self, tails: Iterable[_Tail], task_ids: Iterable[str] | None
-               ) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        ranks: dict[str, tuple[int, bool, bool]] = {}
+               ) -> dict[str, TaskStatus]:
+        out: dict[str, TaskStatus] = {}
+        ranks: dict[str, Rank] = {}
         wanted = None if task_ids is None else set(task_ids)
         for tail in tails:
             items = tail.records.items() if wanted is None else (
@@ -150,7 +147,7 @@ class JournalReader:
         return out
 
     def statuses(self, *, jobs: Iterable[int] | None = None,
-                 task_ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+                 task_ids: Iterable[str] | None = None) -> dict[str, TaskStatus]:
         """The winning record of each task: from every journal, or from those of ``jobs``
         (and the local journal); only ``task_ids`` when given."""
         if jobs is None:

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from .batchdir import BatchDir
-from .states import FINAL_STATES, State
+from .states import State, job_outcome
+from .status import TaskStatus
 from .store import Store, StoreCorruptError, check_store_file
 
 #: Error of a task whose state the rebuilt store cannot know.
@@ -114,38 +115,34 @@ def add_batch_from_dir(store: Store, bd: BatchDir) -> int | None:
     plan = bd.read_plan()
     batch_id = str(info.get("batch_id") or bd.root.name)
     statuses = bd.read_statuses()
-    from .worker import error_summary
-
     tasks: list[dict[str, Any]] = []
     later: list[dict[str, Any]] = []
     for t in plan.tasks:
-        st = statuses.get(t.task_id) or {}
-        try:
-            state = State(st.get("state", State.PENDING.value))
-        except ValueError:
-            state = State.LOST
-        err = st.get("error")
-        error = error_summary(err) if isinstance(err, dict) else None
-        if state not in FINAL_STATES:
-            state, error = State.LOST, UNKNOWN_AFTER_REBUILD
+        st = statuses.get(t.task_id)
+        if st is None or not st.is_final:
+            st = TaskStatus(state=State.LOST, attempt=st.attempt if st else 1,
+                            job_index=st.job_index if st else t.job_index,
+                            started=st.started if st else None)
+            error: str | None = UNKNOWN_AFTER_REBUILD
+        else:
+            error = st.error.summary() if st.error else None
         tasks.append({
-            "task_id": t.task_id, "job_index": int(st.get("job_index", t.job_index)),
+            "task_id": t.task_id,
+            "job_index": st.job_index if st.job_index is not None else t.job_index,
             "stage": t.stage, "source": t.source, "roi_index": t.roi_index,
-            "state": state.value, "attempt": int(st.get("attempt", 1)),
-            "fingerprint": t.fingerprint, "cached_from": st.get("cached_from"),
-            "notebook": st.get("notebook"), "duration": st.get("duration"),
-            "records": st.get("records") or [], "results": st.get("results")})
-        later.append({"task_id": t.task_id, "started": st.get("started"),
-                      "finished": st.get("finished"), "error": error})
+            "state": st.state.value, "attempt": st.attempt,
+            "fingerprint": t.fingerprint, "cached_from": st.cached_from,
+            "notebook": st.notebook, "duration": st.duration,
+            "records": list(st.records), "results": st.results})
+        later.append({"task_id": t.task_id, "started": st.started,
+                      "finished": st.finished, "error": error})
     by_job: dict[int, list[str]] = {}
     for row in tasks:
         by_job.setdefault(row["job_index"], []).append(row["state"])
     jobs = []
     for j in plan.jobs:
         states = by_job.get(j.job_index, [])
-        job_state = ("done" if states and all(s == "done" for s in states) else
-                     "cancelled" if states and all(s == "cancelled" for s in states) else
-                     "failed" if states else "lost")
+        job_state = job_outcome(states).value if states else State.LOST.value
         jobs.append({"job_index": j.job_index, "stage": j.stage, "attempt": j.attempt,
                      "n_tasks": len(j.task_ids), "state": job_state})
     store.add_batch(

@@ -21,9 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import msgspec
+
 from ..exceptions import JobFailedError, TramwayJupyterError
 from .batchdir import BatchDir
 from .record import _NOT_JSONABLE, to_jsonable
+from .states import ACTIVE_VALUES, RETRYABLE_VALUES
 from .store import Store, TaskRow
 
 #: Rows shown by ``repr`` / ``_repr_html_`` before a "... N more" line.
@@ -31,8 +34,8 @@ SHOWN_ROWS = 50
 #: Tasks whose records are kept in memory by :meth:`Results.records`.
 RECORDS_CACHE = 32
 
-_UNFINISHED = ("pending", "queued", "running")
-_NOT_DONE = ("failed", "lost", "cancelled", *_UNFINISHED)
+_UNFINISHED = tuple(sorted(ACTIVE_VALUES))
+_NOT_DONE = tuple(sorted(RETRYABLE_VALUES | ACTIVE_VALUES))
 
 
 class RecordNotFoundError(TramwayJupyterError, KeyError):
@@ -95,12 +98,14 @@ class Results:
         if not names and res is None and t.state not in _UNFINISHED \
                 and self.dir.results_path(t.task_id).exists():
             # a store that predates the records column: the status file knows the names
-            st = self.dir.read_status(t.task_id, t.job_index) or {}
-            names, res = list(st.get("records") or []), st.get("results")
+            st = self.dir.read_status(t.task_id, t.job_index)
+            if st is not None:
+                names, res = list(st.records), st.results
         load = None
         if t.state != "done":
             def load(tid: str = t.task_id, job: int = t.job_index) -> dict[str, Any] | None:
-                return (self.dir.read_status(tid, job) or {}).get("error")
+                st = self.dir.read_status(tid, job)
+                return msgspec.structs.asdict(st.error) if st and st.error else None
         return TaskResult(
             task_id=t.task_id, stage=t.stage, source=t.source, roi_index=t.roi_index,
             state=t.state, attempt=t.attempt, duration=t.duration,

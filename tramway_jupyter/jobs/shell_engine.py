@@ -23,6 +23,7 @@ from typing import Any
 
 from .engine import CellResult, CellTimeoutError, strip_ansi
 from .outputs import OutputCollector
+from .status import TaskError
 
 _INLINE = "module://matplotlib_inline.backend_inline"
 
@@ -35,7 +36,7 @@ class _Capture:
         self.sink = OutputCollector(max_bytes=0, max_rich=0, max_rich_bytes=0) if sink is None \
             else sink
         self.outputs = self.sink.begin_cell()
-        self.error: dict[str, Any] | None = None
+        self.error: TaskError | None = None
 
     def stream(self, name: str, text: str) -> None:
         self.sink.stream(name, text)
@@ -126,10 +127,10 @@ def _make_shell_class() -> Any:
             if cap is None:
                 super()._showtraceback(etype, evalue, stb)
             else:
-                cap.error = {"ename": getattr(etype, "__name__", str(etype)),
-                             "evalue": str(evalue), "traceback": strip_ansi("\n".join(stb))}
-                cap.sink.error({"output_type": "error", "ename": cap.error["ename"],
-                                "evalue": cap.error["evalue"], "traceback": stb})
+                cap.error = TaskError(ename=getattr(etype, "__name__", str(etype)),
+                                      evalue=str(evalue), traceback=strip_ansi("\n".join(stb)))
+                cap.sink.error({"output_type": "error", "ename": cap.error.ename,
+                                "evalue": cap.error.evalue, "traceback": stb})
 
         def system(self, cmd: str) -> None:  # `!cmd` output goes into the notebook
             import subprocess
@@ -225,8 +226,8 @@ class InProcessShell:
             outputs = cap.sink.end_cell()
             if cap.own:
                 cap.sink.finish()
-        if cap.error and cap.error["ename"] == "CellTimeoutError":
-            raise CellTimeoutError(cap.error["evalue"])
+        if cap.error and cap.error.ename == "CellTimeoutError":
+            raise CellTimeoutError(cap.error.evalue)
         return CellResult(outputs=outputs, error=cap.error)
 
     def eval_json(self, expression: str) -> Any:

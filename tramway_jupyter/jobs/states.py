@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import Enum
 
 
@@ -29,6 +30,14 @@ class State(str, Enum):
 FINAL_STATES = frozenset({State.DONE, State.FAILED, State.LOST, State.CANCELLED})
 ACTIVE_STATES = frozenset({State.PENDING, State.QUEUED, State.RUNNING})
 RETRYABLE_STATES = frozenset({State.FAILED, State.LOST, State.CANCELLED})
+NOT_OK_STATES = frozenset({State.FAILED, State.LOST})  # ended badly (cancelled: by the user)
+
+# The same sets as plain strings, for store rows and JSON (a str-Enum member does not hash like
+# its value: ``"done" in FINAL_STATES`` is False).
+FINAL_VALUES = frozenset(s.value for s in FINAL_STATES)
+ACTIVE_VALUES = frozenset(s.value for s in ACTIVE_STATES)
+RETRYABLE_VALUES = frozenset(s.value for s in RETRYABLE_STATES)
+NOT_OK_VALUES = frozenset(s.value for s in NOT_OK_STATES)
 
 #: Order used to summarise a batch: the worst state wins.
 SUMMARY_ORDER = (
@@ -40,6 +49,21 @@ SUMMARY_ORDER = (
     State.CANCELLED,
     State.DONE,
 )
+
+#: Order of the per-state counts in listings: outcomes first, then what is still to come.
+LISTING_ORDER = (State.DONE, State.FAILED, State.LOST, State.CANCELLED, State.RUNNING,
+                 State.QUEUED, State.PENDING)
+
+
+def job_outcome(task_states: Iterable[str]) -> State:
+    """The final state of a job whose tasks have all ended: done if all are done, cancelled if
+    all were cancelled, else failed."""
+    states = set(task_states)
+    if states == {State.DONE.value}:
+        return State.DONE
+    if states == {State.CANCELLED.value}:
+        return State.CANCELLED
+    return State.FAILED
 
 
 def batch_state(counts: dict[str, int]) -> State:

@@ -22,7 +22,8 @@ from typing import Any
 
 from ..exceptions import BatchNotFoundError, StoreError
 from ..paths import default_store_path
-from .states import State, batch_state
+from .plan_model import Job
+from .states import FINAL_VALUES, State, batch_state
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: initial schema
@@ -136,7 +137,7 @@ class BatchRow:
     @property
     def progress(self) -> float:
         n = self.n_tasks
-        final = sum(self.counts.get(s, 0) for s in ("done", "failed", "lost", "cancelled"))
+        final = sum(self.counts.get(s, 0) for s in FINAL_VALUES)
         return final / n if n else 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -212,6 +213,12 @@ class StoreCorruptError(StoreError):
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def job_rows(jobs: Iterable[Job]) -> list[dict[str, Any]]:
+    """The store rows of planned jobs (for :meth:`Store.add_batch` and :meth:`Store.add_jobs`)."""
+    return [{"job_index": j.job_index, "stage": j.stage, "attempt": j.attempt,
+             "n_tasks": len(j.task_ids)} for j in jobs]
 
 
 def check_store_file(path: Path) -> None:

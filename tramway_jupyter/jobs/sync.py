@@ -17,10 +17,9 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from .batchdir import new_status
 from .batchfiles import BatchFiles
-from .states import FINAL_STATES, State
-from .status import status_update
+from .states import FINAL_VALUES, State, job_outcome
+from .status import TaskError, TaskStatus
 
 
 def sync(ctx: BatchFiles, verdicts: dict[int, tuple[State, str]] | None = None, *,
@@ -41,24 +40,17 @@ def sync(ctx: BatchFiles, verdicts: dict[int, tuple[State, str]] | None = None, 
     statuses = ctx.dir.read_statuses() if full else \
         ctx.dir.read_statuses(jobs={*jobs, *judged})
     now = time.time()
-    decided: dict[str, dict[str, Any]] = {}
+    decided: dict[str, TaskStatus] = {}
     for job_index, job in judged.items():
         state, reason = verdicts[job_index]
         for tid in job.task_ids:
             st = statuses.get(tid)
-            if st is not None and int(st.get("attempt", 1)) > job.attempt:
-                continue  # a newer attempt owns this task
-            if st is not None and int(st.get("attempt", 1)) == job.attempt and \
-                    State(st["state"]) in FINAL_STATES:
-                continue
-            new = new_status(
-                state, attempt=job.attempt, job_index=job_index,
-                started=(st or {}).get("started"), finished=now,
-                error=None if state is State.DONE else {
-                    "ename": state.value.capitalize() if state is not State.FAILED else "JobFailed",
-                    "evalue": reason, "traceback": "", "cell_index": None, "source": ""},
-            )
-            decided[tid] = new
+            if st is not None and st.ended(job.attempt):
+                continue  # this attempt of the task ended, or a newer attempt owns it
+            decided[tid] = TaskStatus(
+                state=state, attempt=job.attempt, job_index=job_index,
+                started=st.started if st else None, finished=now,
+                error=None if state is State.DONE else TaskError.job_ended(state, reason))
     if decided:  # one append for every task the verdicts speak for (a job can hold thousands)
         ctx.dir.write_statuses(decided)
         statuses.update(decided)
@@ -71,7 +63,7 @@ def sync(ctx: BatchFiles, verdicts: dict[int, tuple[State, str]] | None = None, 
             row = rows.get(tid)
             if row is None:
                 continue
-            u = status_update(tid, st)
+            u = st.store_update(tid)
             if u["attempt"] < row.attempt:
                 continue
             if (row.state, row.attempt, row.error, row.notebook, row.duration, row.records) != (
@@ -95,11 +87,10 @@ def sync_jobs(ctx: BatchFiles, job_indices: Iterable[int] | None = None) -> None
     by_job = ctx.store.job_task_counts(ctx.batch_id, job_indices)
     for j in ctx.store.jobs(ctx.batch_id, job_indices):
         counts = by_job.get(j.job_index)
-        if not counts or j.state in ("done", "failed", "cancelled", "lost"):
+        if not counts or j.state in FINAL_VALUES:
             continue
-        if all(State(s) in FINAL_STATES for s in counts):
-            final = "done" if set(counts) == {"done"} else (
-                "cancelled" if set(counts) == {"cancelled"} else "failed")
-            ctx.store.update_job(ctx.batch_id, j.job_index, state=final, finished=time.time())
-        elif counts.get("running") and j.state in ("pending", "queued"):
-            ctx.store.update_job(ctx.batch_id, j.job_index, state="running")
+        if FINAL_VALUES.issuperset(counts):
+            ctx.store.update_job(ctx.batch_id, j.job_index, state=job_outcome(counts).value,
+                                 finished=time.time())
+        elif counts.get(State.RUNNING.value) and j.state in (State.PENDING, State.QUEUED):
+            ctx.store.update_job(ctx.batch_id, j.job_index, state=State.RUNNING.value)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from . import nbjson
-from .batchdir import BatchDir, atomic_write_text, new_status, task_log_relpath
+from .batchdir import BatchDir, atomic_write_text, task_log_relpath
 from .engine import CellTimeoutError, KernelDiedError, WarmKernel
 from .outputs import OutputCollector
 from .parameters import codify
@@ -38,7 +38,7 @@ from .plan_model import Job, Plan, Task
 from .shell_engine import InProcessShell
 from .shell_engine import available as shell_engine_available
 from .states import State
-from .status import error_summary, status_update
+from .status import TaskError, TaskStatus
 
 logger = logging.getLogger("tramway_jupyter.worker")
 
@@ -99,11 +99,11 @@ class StoreReporter:
 
             self.store = Store(store_path)
 
-    def task(self, task_id: str, status: dict[str, Any]) -> None:
+    def task(self, task_id: str, status: TaskStatus) -> None:
         if self.store is None:
             return
         try:
-            self.store.update_tasks(self.batch_id, [status_update(task_id, status)])
+            self.store.update_tasks(self.batch_id, [status.store_update(task_id)])
         except Exception:  # the status file is the truth; a busy store must not fail a task
             logger.exception("could not record task %s in the store", task_id)
 
@@ -189,8 +189,8 @@ class JobRunner:
         self.kernels = kernels or KernelSlot()
 
     # -- status helpers -------------------------------------------------------------------
-    def _status(self, task: Task, state: State, **fields: Any) -> dict[str, Any]:
-        st = new_status(state, attempt=self.job.attempt, job_index=self.job.job_index,
+    def _status(self, task: Task, state: State, **fields: Any) -> TaskStatus:
+        st = TaskStatus(state=state, attempt=self.job.attempt, job_index=self.job.job_index,
                         host=self.host, pid=os.getpid(), **fields)
         self.dir.write_status(task.task_id, st, worker=True)
         self.reporter.task(task.task_id, st)
@@ -204,9 +204,8 @@ class JobRunner:
     def _upstream_problem(self, task: Task) -> str | None:
         for dep in task.depends_on:
             st = self.dir.read_status(dep, self.plan.task(dep).job_index)
-            state = st["state"] if st else "missing"
-            if state != State.DONE.value:
-                return f"upstream task {dep} is {state}"
+            if st is None or st.state is not State.DONE:
+                return f"upstream task {dep} is {st.state if st else 'missing'}"
         return None
 
     # -- running --------------------------------------------------------------------------
@@ -221,17 +220,14 @@ class JobRunner:
         try:
             for task in tasks:
                 st = self.dir.read_status(task.task_id, self.job.job_index)
-                if st and int(st.get("attempt", 1)) >= self.job.attempt and State(st["state"]).is_final:
+                if st and st.ended(self.job.attempt):
                     continue  # already ended (e.g. cancelled before this job started)
                 try:
                     ok = self.run_task(task)
                 except Exception as exc:  # a worker-side fault: fail this task, go on
                     logger.exception("task %s: worker error", task.task_id)
-                    import traceback as tb
-
-                    self._status(task, State.FAILED, finished=time.time(), error={
-                        "ename": f"WorkerError.{type(exc).__name__}", "evalue": str(exc),
-                        "traceback": tb.format_exc(), "cell_index": None, "source": ""})
+                    self._status(task, State.FAILED, finished=time.time(),
+                                 error=TaskError.from_exception(exc, prefix="WorkerError."))
                     ok = False
                 if not ok:
                     bad += 1
@@ -261,12 +257,11 @@ class JobRunner:
         problem = self._upstream_problem(task)
         if problem:
             self._status(task, State.FAILED, started=started, finished=started, duration=0.0,
-                         error={"ename": "UpstreamFailed", "evalue": problem, "traceback": "",
-                                "cell_index": None, "source": ""})
+                         error=TaskError(ename="UpstreamFailed", evalue=problem))
             return False
         self._status(task, State.RUNNING, started=started)
         nb = inject_parameters(self._template(task.stage), self.parameters(task))
-        error: dict[str, Any] | None = None
+        error: TaskError | None = None
         records: list[str] = []
         log_rel = task_log_relpath(task.task_id)
         sink = OutputCollector(self.dir.root / log_rel, log_name=log_rel,
@@ -283,14 +278,13 @@ class JobRunner:
             error = self._execute_cells(kernel, nb, sink)
             records = kernel.eval_json("__tj_rec.end()") or []
         except KernelDiedError as exc:
-            error = {"ename": "KernelDied", "evalue": str(exc), "traceback": "",
-                     "cell_index": None, "source": ""}
+            error = TaskError(ename="KernelDied", evalue=str(exc))
         finally:
             sink.finish()  # the cells' output texts, cut to the limit; the log closed
         finished = time.time()
-        if error is not None and error.get("ename") == "MemoryError" and _memory_limit:
-            detail = f" ({error['evalue']})" if error.get("evalue") else ""
-            error["evalue"] = memory_message(_memory_limit) + detail
+        if error is not None and error.ename == "MemoryError" and _memory_limit:
+            detail = f" ({error.evalue})" if error.evalue else ""
+            error.evalue = memory_message(_memory_limit) + detail
         if error is not None:
             self._mark_failed_notebook(nb, error)
         kept = self.plan.keeps_notebook(done=error is None)
@@ -301,13 +295,13 @@ class JobRunner:
                      duration=round(finished - started, 4), error=error,
                      notebook=nb_rel if kept else None,
                      results=res_rel if records else None, records=records,
-                     **({"log": log_rel} if sink.log_written else {}))
+                     log=log_rel if sink.log_written else None)
         if error:
-            logger.warning("task %s failed: %s", task.task_id, error_summary(error))
+            logger.warning("task %s failed: %s", task.task_id, error.summary())
         return error is None
 
     def _execute_cells(self, kernel: WarmKernel, nb: Any,
-                       sink: OutputCollector) -> dict[str, Any] | None:
+                       sink: OutputCollector) -> TaskError | None:
         count = 0
         for i, cell in enumerate(nb["cells"]):
             source = nbjson.cell_source(cell)
@@ -320,8 +314,8 @@ class JobRunner:
                 res = kernel.run(source, timeout=self.plan.task_timeout, sink=sink)
             except CellTimeoutError as exc:
                 cell["outputs"] = sink.cell_outputs()  # what it printed until then
-                return {"ename": "CellTimeout", "evalue": str(exc), "traceback": "",
-                        "cell_index": i, "source": source}
+                return TaskError(ename="CellTimeout", evalue=str(exc), cell_index=i,
+                                 source=source)
             if TERMINATING.is_set():
                 raise _Terminated()
             cell["outputs"] = res.outputs
@@ -330,18 +324,18 @@ class JobRunner:
                 if out.get("output_type") == "execute_result":
                     out["execution_count"] = count
             if res.error is not None:
-                return {**res.error, "cell_index": i, "source": source}
+                return res.error.replace(cell_index=i, source=source)
         return None
 
     @staticmethod
-    def _mark_failed_notebook(nb: Any, error: dict[str, Any]) -> None:
+    def _mark_failed_notebook(nb: Any, error: TaskError) -> None:
         """Put a banner on top of a failed output notebook, as papermill does."""
-        idx = error.get("cell_index")
+        idx = error.cell_index
         if idx is not None:  # cell indices count in the output notebook, banner included
-            idx = error["cell_index"] = idx + 1
+            idx = error.cell_index = idx + 1
         where = f" in cell {idx}" if idx is not None else ""
         text = (f"<span style=\"color:red\">**tramway-jupyter: this task failed{where}:"
-                f" {error.get('ename')}: {error.get('evalue')}**</span>")
+                f" {error.ename}: {error.evalue}**</span>")
         nb["cells"].insert(0, nbjson.new_markdown_cell(text, metadata={"tags": ["tramway-error"]}))
 
 

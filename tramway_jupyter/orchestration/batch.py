@@ -12,12 +12,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from ..backends.context import BatchContext
 from ..exceptions import BackendUnavailableError, TramwayJupyterError
 from ..jobs.batchdir import BatchDir
 from ..jobs.results import Results
 from ..jobs.states import ACTIVE_STATES, RETRYABLE_STATES, State, batch_state
-from ..jobs.store import BatchRow, JobRow, Store, TaskRow
+from ..jobs.store import BatchRow, JobRow, Store, TaskRow, job_rows
 from ..jobs.sync import sync
 
 POLL_START = 0.02  # doubling: the end of a short (warm) batch is seen within tens of ms
@@ -106,9 +108,10 @@ class Batch:
     def task_status(self, task_id: str) -> dict[str, Any]:
         """The full status of a task (error with traceback and cell source, host, paths...)."""
         row = self.store.task(self.batch_id, task_id)
-        st = self.dir.read_status(task_id, row.job_index) or {}
+        st = self.dir.read_status(task_id, row.job_index)
+        fields = msgspec.to_builtins(st) if st is not None else {}
         requeued = (self.info().meta.get("requeue_notes") or {}).get(task_id, [])
-        return {**row.to_dict(), **{k: v for k, v in st.items() if v is not None},
+        return {**row.to_dict(), **{k: v for k, v in fields.items() if v is not None},
                 "state": row.state, "requeued": requeued}
 
     def task_log(self, task_id: str) -> str:
@@ -241,9 +244,7 @@ class Batch:
         new_jobs = new_plan.jobs[len(plan.jobs):]
         self.dir.write_plan(new_plan)
         self.ctx.reload_plan()
-        self.store.add_jobs(self.batch_id, [{"job_index": j.job_index, "stage": j.stage,
-                                             "attempt": j.attempt, "n_tasks": len(j.task_ids)}
-                                            for j in new_jobs])
+        self.store.add_jobs(self.batch_id, job_rows(new_jobs))
         job_of = {t: j.job_index for j in new_jobs for t in j.task_ids}
         self.store.update_tasks(self.batch_id, [{
             "task_id": r.task_id, "state": State.PENDING, "attempt": attempt,

@@ -27,7 +27,8 @@ from ..jobs.batchdir import BatchDir, task_log_relpath
 from ..jobs.plan import make_plan
 from ..jobs.plan_model import Plan, Task
 from ..jobs.states import State
-from ..jobs.store import Store
+from ..jobs.status import TaskStatus
+from ..jobs.store import Store, job_rows
 from ..paths import default_batches_root
 from .batch import Batch
 
@@ -115,9 +116,10 @@ def submit(
                                "source": t.source, "roi_index": t.roi_index,
                                "fingerprint": t.fingerprint}
         if t.task_id in cached:
-            status = bd.read_status(t.task_id) or {}
+            status = bd.read_status(t.task_id)
             row.update(state=State.DONE.value, cached_from=cached[t.task_id],
-                       notebook=status.get("notebook"), duration=status.get("duration"))
+                       notebook=status.notebook if status else None,
+                       duration=status.duration if status else None)
         else:
             row["state"] = State.PENDING.value
         tasks.append(row)
@@ -128,8 +130,7 @@ def submit(
               "rois": rois, "data": [str(d) for d in ([data] if isinstance(data, (str, os.PathLike))
                                                       else data)],
               "n_cached": len(cached)},
-        jobs=[{"job_index": j.job_index, "stage": j.stage, "attempt": j.attempt,
-               "n_tasks": len(j.task_ids)} for j in plan.jobs],
+        jobs=job_rows(plan.jobs),
         tasks=tasks,
     )
     batch = Batch(batch_id, store, backend=backend)
@@ -186,7 +187,7 @@ def _reuse_done(store: Store, bd: BatchDir, plan: Plan) -> dict[str, str]:
         old_batch, old_tid, old_dir = hit
         old = BatchDir(old_dir)
         st = old.read_status(old_tid)
-        if not st or st.get("state") != State.DONE.value:
+        if st is None or st.state is not State.DONE:
             continue
         if old_dir not in old_plans:
             try:
@@ -205,13 +206,13 @@ def _reuse_done(store: Store, bd: BatchDir, plan: Plan) -> dict[str, str]:
 
 
 def _copy_task(old: BatchDir, old_tid: str, old_key: str, new: BatchDir, t: Task,
-               st: dict[str, Any]) -> bool:
+               st: TaskStatus) -> bool:
     try:
         if old.notebook_path(old_tid).exists():
             shutil.copy2(old.notebook_path(old_tid), new.notebook_path(t.task_id))
-        if st.get("log") and (old.root / st["log"]).exists():  # the task's stdout/stderr
+        if st.log and (old.root / st.log).exists():  # the task's stdout/stderr
             (new.root / "logs").mkdir(exist_ok=True)
-            shutil.copy2(old.root / st["log"], new.root / task_log_relpath(t.task_id))
+            shutil.copy2(old.root / st.log, new.root / task_log_relpath(t.task_id))
         for suffix in (".pkl", ".json"):
             src = old.results_path(old_tid).with_suffix(suffix)
             if src.exists():
@@ -222,12 +223,11 @@ def _copy_task(old: BatchDir, old_tid: str, old_key: str, new: BatchDir, t: Task
                 shutil.copytree(old_out, new.output_dir(t.file_key), dirs_exist_ok=True)
     except OSError:
         return False
-    new.write_status(t.task_id, {
-        **st, "attempt": 1, "job_index": -1, "cached_from": f"{old.root.name}/{old_tid}",
-        "notebook": new.relative(new.notebook_path(t.task_id)) if st.get("notebook") else None,
-        "results": new.relative(new.results_path(t.task_id)) if st.get("results") else None,
-        **({"log": task_log_relpath(t.task_id)} if st.get("log") else {}),
-    })
+    new.write_status(t.task_id, st.replace(
+        attempt=1, job_index=-1, cached_from=f"{old.root.name}/{old_tid}",
+        notebook=new.relative(new.notebook_path(t.task_id)) if st.notebook else None,
+        results=new.relative(new.results_path(t.task_id)) if st.results else None,
+        log=task_log_relpath(t.task_id) if st.log else None))
     return True
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import msgspec
+
 from ..exceptions import BatchNotFoundError, TramwayJupyterError
 from ..jobs.batchdir import BatchDir
 from ..jobs.states import State
@@ -372,7 +374,7 @@ class BatchService:
         return {
             "batch_id": row.batch_id,
             "task": self._task_dict(task),
-            "status": status,
+            "status": msgspec.to_builtins(status) if status is not None else None,
             "attempts": self.store.attempts(row.batch_id, task.task_id),
         }
 
@@ -412,8 +414,8 @@ class BatchService:
         bd = BatchDir(row.batch_dir)
         rel = task.notebook
         if not rel:
-            status = bd.read_status(task.task_id, task.job_index) or {}
-            rel = status.get("notebook")
+            status = bd.read_status(task.task_id, task.job_index)
+            rel = status.notebook if status is not None else None
         candidate = Path(rel) if rel else bd.notebook_path(task.task_id)
         path = confine(bd.root, candidate)
         if not path.is_file():

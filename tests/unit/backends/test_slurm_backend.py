@@ -10,9 +10,10 @@ from tramway_jupyter.backends.context import BatchContext
 from tramway_jupyter.backends.profiles import Profile
 from tramway_jupyter.backends.slurm import SlurmBackend
 from tramway_jupyter.exceptions import SubmitError
-from tramway_jupyter.jobs.batchdir import BatchDir, new_status
+from tramway_jupyter.jobs.batchdir import BatchDir
 from tramway_jupyter.jobs.plan_model import Job, Plan, StageSpec, Task
 from tramway_jupyter.jobs.states import State
+from tramway_jupyter.jobs.status import TaskStatus, encode
 from tramway_jupyter.jobs.store import Store
 
 from .fakes import FakeSlurm, scontrol_line
@@ -103,10 +104,10 @@ def test_resubmitting_a_subset_depends_on_live_upstream(tmp_path, fake):
 def test_statuses_decided_here_go_to_the_cluster_with_the_batch(tmp_path, fake):
     # e.g. a per-file task resumed from an earlier batch: the per-ROI workers check it there
     ctx = make_batch(tmp_path, n_files=1, n_rois=1)
-    ctx.dir.write_status("tess-0", new_status(State.DONE, attempt=1, job_index=-1))
+    ctx.dir.write_status("tess-0", TaskStatus(state=State.DONE, attempt=1, job_index=-1))
     SlurmBackend(ctx.profile, fake.conn).submit(ctx, [1])
     remote = BatchDir(tmp_path / "remote" / "b1")
-    assert remote.read_status("tess-0", -1)["state"] == "done"
+    assert remote.read_status("tess-0", -1).state == "done"
 
 
 def test_poll_is_one_round_trip_and_explains_dead_jobs(tmp_path, fake):
@@ -115,8 +116,8 @@ def test_poll_is_one_round_trip_and_explains_dead_jobs(tmp_path, fake):
     be.submit(ctx, [0, 1, 2, 3])
     remote = tmp_path / "remote" / "b1"
     # tess-0 wrote its final status; tess-1 was killed at its walltime; infer jobs still pending
-    st = new_status(State.DONE, attempt=1, job_index=0)
-    (remote / "status" / "job-0.jsonl").write_text(json.dumps(dict(st, task_id="tess-0")) + "\n")
+    st = TaskStatus(state=State.DONE, attempt=1, job_index=0)
+    (remote / "status" / "job-0.jsonl").write_text(encode(st.replace(task_id="tess-0")).decode() + "\n")
     fake.set_job("100", [scontrol_line("100", 0, "COMPLETED"),
                          scontrol_line("100", 1, "TIMEOUT", "0:15", "TimeLimit")])
     fake.set_job("101", ["JobId=101 ArrayJobId=101 ArrayTaskId=0-1 JobState=PENDING"
@@ -127,7 +128,7 @@ def test_poll_is_one_round_trip_and_explains_dead_jobs(tmp_path, fake):
     assert set(verdicts) == {1}
     state, reason = verdicts[1]
     assert state is State.FAILED and "walltime" in reason and "100_1" in reason
-    assert ctx.dir.read_status("tess-0")["state"] == "done"
+    assert ctx.dir.read_status("tess-0").state == "done"
 
 
 def test_completed_without_status_is_lost_and_unknown_jobs_too(tmp_path, fake):
@@ -175,12 +176,12 @@ def test_final_local_status_is_not_undone_by_a_stale_remote_one(tmp_path, fake):
     ctx = make_batch(tmp_path, n_files=1, n_rois=1)
     be = SlurmBackend(ctx.profile, fake.conn)
     be.submit(ctx, [0, 1])
-    ctx.dir.write_status("tess-0", new_status(State.CANCELLED, attempt=1, job_index=0))
+    ctx.dir.write_status("tess-0", TaskStatus(state=State.CANCELLED, attempt=1, job_index=0))
     remote = tmp_path / "remote" / "b1"
     (remote / "status" / "job-0.jsonl").write_text(
-        json.dumps(dict(new_status(State.RUNNING, attempt=1, job_index=0), task_id="tess-0")) + "\n")
+        encode(TaskStatus(state=State.RUNNING, attempt=1, job_index=0, task_id="tess-0")).decode() + "\n")
     be.fetch(ctx)
-    assert ctx.dir.read_status("tess-0")["state"] == "cancelled"
+    assert ctx.dir.read_status("tess-0").state == "cancelled"
 
 
 def test_worker_command_with_container_and_path_map(tmp_path, fake):

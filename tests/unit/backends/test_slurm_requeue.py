@@ -80,7 +80,7 @@ def test_node_fail_is_requeued_once_then_reported(tmp_path, fake):
     assert row.error.startswith("requeued after NODE_FAIL (1/1): Slurm job 100_0 its node failed")
     assert batch.task_status("tess-0")["requeued"] == [row.error]
     # the lost attempt keeps its reason, which says it was requeued
-    assert "requeued after NODE_FAIL (1/1)" in batch.dir.read_status("tess-0")["error"]["evalue"]
+    assert "requeued after NODE_FAIL (1/1)" in batch.dir.read_status("tess-0").error.evalue
 
     fake.set_job("102", [scontrol_line("102", 0, "NODE_FAIL", "0:0", "NodeDown")])
     batch.refresh()
