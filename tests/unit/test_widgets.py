@@ -184,6 +184,21 @@ def test_profile_picker():
     assert "local cores" in pp.details.value
 
 
+def test_profile_picker_shows_walltime_of_a_profiles_file(tmp_path, monkeypatch):
+    """The picker reads profiles.toml through the api and shows its walltime (it looked up
+    "time" once, so the walltime never showed)."""
+    toml = tmp_path / "profiles.toml"
+    toml.write_text(
+        '[profiles.cluster]\nbackend = "slurm"\nhost = "cluster.example.org"\n'
+        'walltime = "02:00:00"\nmem = "4G"\n'
+    )
+    monkeypatch.setenv("TRAMWAY_JUPYTER_PROFILES", str(toml))
+    pp = ProfilePicker(value="cluster")
+    assert "cluster" in pp.dropdown.options and pp.profile.walltime == "02:00:00"
+    assert "walltime=02:00:00" in pp.details.value
+    assert "mem=4G" in pp.details.value and "host=cluster.example.org" in pp.details.value
+
+
 class StandInResults:
     def __init__(self):
         self.plotted = []

@@ -1,9 +1,10 @@
 """Tar streams between this machine and the cluster: build, fetch, parse and extract them.
 
-The pure helpers behind :meth:`.ssh.Connection.put_tar` / :meth:`.ssh.Connection.get_tar` and the
-Slurm backend's polling: the remote shell line of an incremental fetch (:func:`tar_fetch_line`), the
-split of its output (:func:`split_prefixed_output`), safe iteration over an untrusted archive
-(:func:`iter_tar_files`) and atomic local writes (:func:`write_file_atomic`, :func:`extract_tar`).
+The pure helpers behind :meth:`.connection.Connection.put_tar` /
+:meth:`.connection.Connection.get_tar` and the Slurm backend's polling: the remote shell line of an
+incremental fetch (:func:`tar_fetch_line`), the split of its output (:func:`split_prefixed_output`),
+safe iteration over an untrusted archive (:func:`iter_tar_files`) and atomic local writes
+(:func:`write_file_atomic`, :func:`extract_tar`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""ipywidgets for notebooks: a live progress widget, a profile picker and a results view.
+"""The live progress widget of a batch: counts per state, a bar, times, cancel and retry.
 
-``%tramway run`` displays ``ProgressWidget(batch)``. The widgets use the ``Batch`` / ``Results``
-handles of :mod:`tramway_jupyter.api` only (duck-typed), and update from a daemon thread so the
-kernel stays free to run cells while a batch runs.
+``%tramway run`` displays ``ProgressWidget(batch)``. It uses the ``Batch`` handle of
+:mod:`tramway_jupyter.api` only (duck-typed) and updates from a daemon thread, so the kernel stays
+free to run cells while a batch runs.
 """
 
 from __future__ import annotations
@@ -12,30 +12,24 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
-try:
-    import ipywidgets as w
-except ImportError as exc:  # pragma: no cover - exercised only without the [lab] extra
-    from .exceptions import MissingDependencyError
+import ipywidgets as w
 
-    raise MissingDependencyError(
-        "tramway_jupyter.widgets needs ipywidgets: pip install 'tramway-jupyter[lab]'"
-    ) from exc
+from ..jobs.states import ACTIVE_STATES, RETRYABLE_STATES, State
 
 logger = logging.getLogger(__name__)
 
-ACTIVE = ("pending", "queued", "running")
-FAILED = ("failed", "lost")
-RETRYABLE = ("failed", "lost", "cancelled")
+#: States that count as a failure (a cell raised, or the worker died).
+FAILED_STATES = frozenset({State.FAILED, State.LOST})
 #: Segment order and colours (JupyterLab CSS variables, so the dark theme works).
-SEGMENTS = (
-    ("done", ("done",), "var(--jp-success-color1, #388e3c)"),
-    ("running", ("running",), "var(--jp-brand-color1, #1976d2)"),
-    ("queued", ("queued", "pending"), "var(--jp-brand-color3, #bbdefb)"),
-    ("failed", ("failed", "lost"), "var(--jp-error-color1, #d32f2f)"),
-    ("cancelled", ("cancelled",), "var(--jp-warn-color2, #ffb74d)"),
+SEGMENTS: tuple[tuple[str, Collection[State], str], ...] = (
+    ("done", (State.DONE,), "var(--jp-success-color1, #388e3c)"),
+    ("running", (State.RUNNING,), "var(--jp-brand-color1, #1976d2)"),
+    ("queued", (State.QUEUED, State.PENDING), "var(--jp-brand-color3, #bbdefb)"),
+    ("failed", FAILED_STATES, "var(--jp-error-color1, #d32f2f)"),
+    ("cancelled", (State.CANCELLED,), "var(--jp-warn-color2, #ffb74d)"),
 )
 MAX_FAILURES_LISTED = 20
 
@@ -56,14 +50,14 @@ def format_seconds(s: float | None) -> str:
 def estimate_remaining(counts: dict[str, int], elapsed: float) -> float | None:
     """Seconds left at the rate seen so far (None before the first task finishes)."""
     total = sum(counts.values())
-    finished = total - sum(counts.get(s, 0) for s in ACTIVE)
+    finished = total - _n(counts, ACTIVE_STATES)
     if finished <= 0 or elapsed <= 0:
         return None
     return (total - finished) * elapsed / finished
 
 
-def _n(counts: dict[str, int], states: tuple[str, ...]) -> int:
-    return sum(counts.get(s, 0) for s in states)
+def _n(counts: dict[str, int], states: Collection[State]) -> int:
+    return sum(counts.get(s.value, 0) for s in states)
 
 
 def segments_html(counts: dict[str, int]) -> str:
@@ -86,13 +80,8 @@ def segments_html(counts: dict[str, int]) -> str:
 
 def counts_text(counts: dict[str, int]) -> str:
     total = sum(counts.values())
-    parts = [f"{counts.get('done', 0)}/{total} done"]
-    for label, states in (
-        ("running", ("running",)),
-        ("queued", ("queued", "pending")),
-        ("failed", FAILED),
-        ("cancelled", ("cancelled",)),
-    ):
+    parts = [f"{counts.get(State.DONE.value, 0)}/{total} done"]
+    for label, states, _ in SEGMENTS[1:]:
         n = _n(counts, states)
         if n:
             parts.append(f"{n} {label}")
@@ -166,7 +155,7 @@ class ProgressWidget(w.VBox):
         self.total = 0
         self.finished = 0
         #: "running" while tasks are active, then "done", "failed" or "cancelled"
-        self.outcome = "running"
+        self.outcome: str = State.RUNNING.value
         self.update(refresh=False)
         if start:
             self.start()
@@ -174,7 +163,7 @@ class ProgressWidget(w.VBox):
     # -- state --------------------------------------------------------------------------
     @property
     def active(self) -> bool:
-        return _n(self.counts, ACTIVE) > 0
+        return _n(self.counts, ACTIVE_STATES) > 0
 
     def update(self, *, refresh: bool = True) -> dict[str, int]:
         """Poll the batch once (``refresh``) and redraw; returns the counts."""
@@ -195,7 +184,7 @@ class ProgressWidget(w.VBox):
     def _draw(self) -> None:
         c = self.counts
         self.total = sum(c.values())
-        self.finished = self.total - _n(c, ACTIVE)
+        self.finished = self.total - _n(c, ACTIVE_STATES)
         self.bar.value = segments_html(c)
         self.counts_label.value = f"<span class='tramway-counts'>{counts_text(c)}</span>"
         now = self._clock()
@@ -212,24 +201,27 @@ class ProgressWidget(w.VBox):
         self.time_label.value = f"<span class='tramway-time'>{text}</span>"
         self.cancel_button.disabled = not self.active
         self.cancel_button.button_style = "warning" if self.active else ""
-        self.retry_button.disabled = self.active or _n(c, RETRYABLE) == 0
+        self.retry_button.disabled = self.active or _n(c, RETRYABLE_STATES) == 0
         if self.active:
-            self.outcome = "running"
+            self.outcome = State.RUNNING.value
             self.summary.value = ""
         else:
             self.outcome = (
-                "failed" if _n(c, FAILED) else "cancelled" if c.get("cancelled") else "done"
+                State.FAILED.value if _n(c, FAILED_STATES)
+                else State.CANCELLED.value if c.get(State.CANCELLED.value)
+                else State.DONE.value
             )
             self.summary.value = self._summary_html()
 
     def _summary_html(self) -> str:
         c = self.counts
         total = sum(c.values())
-        failed = _n(c, FAILED)
+        done = c.get(State.DONE.value, 0)
+        failed = _n(c, FAILED_STATES)
         if not failed:
-            state = "cancelled" if c.get("cancelled") else "done"
-            return self._note(f"Finished: {c.get('done', 0)}/{total} tasks done ({state}).")
-        rows = self.batch.tasks(states=list(FAILED))
+            state = State.CANCELLED if c.get(State.CANCELLED.value) else State.DONE
+            return self._note(f"Finished: {done}/{total} tasks done ({state}).")
+        rows = self.batch.tasks(states=sorted(s.value for s in FAILED_STATES))
         items = []
         for t in rows[:MAX_FAILURES_LISTED]:
             roi = "" if t.roi_index is None else f", ROI {t.roi_index}"
@@ -243,7 +235,7 @@ class ProgressWidget(w.VBox):
         if more > 0:
             items.append(f"<li>… and {more} more</li>")
         return (
-            f"<div class='tramway-summary'><b>Finished: {c.get('done', 0)}/{total} done, "
+            f"<div class='tramway-summary'><b>Finished: {done}/{total} done, "
             f"{failed} failed.</b><ul style='margin:2px 0'>{''.join(items)}</ul></div>"
         )
 
@@ -311,126 +303,3 @@ class ProgressWidget(w.VBox):
             self.message.value = self._note(f"retry failed: {exc}", error=True)
         self.update(refresh=False)
         self.start()
-
-
-class ProfilePicker(w.VBox):
-    """Choose a profile (from ``profiles.toml``, plus ``local``) and a number of workers."""
-
-    def __init__(
-        self,
-        profiles: dict[str, Any] | None = None,
-        *,
-        value: str | None = None,
-        workers: int | None = None,
-    ) -> None:
-        if profiles is None:
-            from .api import load_profiles
-
-            try:
-                profiles = load_profiles()
-            except Exception as exc:  # a broken profiles file must not hide the picker
-                logger.warning("cannot read profiles: %s", exc)
-                profiles = {}
-        self.profiles = dict(profiles)
-        names = list(self.profiles) or ["local"]
-        if "local" not in names:
-            names.insert(0, "local")
-        self.dropdown = w.Dropdown(options=names, value=value or names[0], description="Profile")
-        self.workers = w.BoundedIntText(
-            value=workers or 0,
-            min=0,
-            max=100000,
-            description="Workers",
-            tooltip="0: the profile's default",
-        )
-        self.details = w.HTML()
-        self.dropdown.observe(lambda _: self._describe(), names="value")
-        super().__init__([w.HBox([self.dropdown, self.workers]), self.details])
-        self.add_class("tramway-profile-picker")
-        self._describe()
-
-    @property
-    def value(self) -> str:
-        return str(self.dropdown.value)
-
-    @property
-    def profile(self) -> Any:
-        return self.profiles.get(self.value)
-
-    def run_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``tramway_jupyter.api.run``."""
-        kw: dict[str, Any] = {"profile": self.profile or self.value}
-        if self.workers.value:
-            kw["workers"] = int(self.workers.value)
-        return kw
-
-    def _describe(self) -> None:
-        p = self.profile
-        if p is None:
-            self.details.value = "<small>local cores on this machine</small>"
-            return
-        d = p.to_dict() if hasattr(p, "to_dict") else dict(vars(p))
-        keys = [k for k in ("backend", "host", "partition", "workers", "time", "mem") if d.get(k)]
-        self.details.value = (
-            "<small>" + html.escape(", ".join(f"{k}={d[k]}" for k in keys)) + "</small>"
-        )
-
-
-class ResultsView(w.VBox):
-    """A batch's results: a table of tasks (filtered by state) and the per-ROI maps side by side."""
-
-    def __init__(self, results: Any, *, name: str = "maps", variable: str = "diffusivity") -> None:
-        self.results = results
-        table = results.table()
-        states = sorted(set(table["state"])) if len(table) else []
-        self.filter = w.Dropdown(options=["all", *states], value="all", description="State")
-        self.table = w.HTML()
-        self.variable = w.Text(value=variable, description="Variable")
-        self.record = w.Text(value=name, description="Record")
-        self.plot_button = w.Button(description="Plot maps", icon="image")
-        self.maps = w.Output()
-        self.filter.observe(lambda _: self._draw_table(), names="value")
-        self.plot_button.on_click(lambda _: self.plot())
-        super().__init__(
-            [
-                self.filter,
-                self.table,
-                w.HBox([self.record, self.variable, self.plot_button]),
-                self.maps,
-            ]
-        )
-        self.add_class("tramway-results-view")
-        self._draw_table()
-
-    def _draw_table(self) -> None:
-        df = self.results.table()
-        if self.filter.value != "all":
-            df = df[df["state"] == self.filter.value]
-        cols = [
-            c
-            for c in ("task_id", "stage", "source", "roi_index", "state", "duration", "error")
-            if c in df.columns
-        ]
-        self.table.value = df[cols].to_html(
-            index=False, na_rep="", classes="tramway-results-table", float_format="{:.2f}".format
-        )
-
-    def plot(self) -> None:
-        """Plot every ROI's map side by side (``Results.plot_maps``) into the output area."""
-        from IPython.display import HTML, display
-
-        self.maps.clear_output()
-        with self.maps:
-            try:
-                fig = self.results.plot_maps(self.record.value, self.variable.value)
-            except LookupError as exc:
-                display(HTML(f"<i>{html.escape(str(exc))}</i>"))
-                return
-            fig = getattr(fig, "figure", fig)  # an Axes array or a Figure
-            display(fig)
-            try:
-                import matplotlib.pyplot as plt
-
-                plt.close(fig)
-            except Exception:  # not a matplotlib figure: nothing to close
-                pass
