@@ -34,6 +34,10 @@ class PlanError(TramwayJupyterError):
     """The data and ROIs given cannot be expanded into tasks."""
 
 
+class PlanFileError(PlanError, ValueError):
+    """A batch's plan.json is corrupt, not a plan, or of a format this version does not read."""
+
+
 class StoreError(TramwayJupyterError):
     """The job store cannot be read or written."""
 

@@ -1,10 +1,12 @@
 /**
- * Payloads of the tramway-jupyter REST API (/tramway/api/), as written by
- * tramway_jupyter/server/service.py (BatchRow / JobRow / TaskRow .to_dict()).
+ * Payloads of the tramway-jupyter REST API (/tramway/api/): the names the sidebar uses for the
+ * types generated from tramway_jupyter/server/payloads.py (./generated/api-types.ts, written by
+ * `python -m tramway_jupyter.server.schema`; a test fails when it drifts), and the state lists.
  */
 
-export type State =
-  'pending' | 'queued' | 'running' | 'done' | 'failed' | 'lost' | 'cancelled';
+import type * as api from './generated/api-types';
+
+export type State = api.State;
 
 export const STATES: State[] = [
   'pending',
@@ -21,66 +23,12 @@ export const RETRYABLE_STATES: State[] = ['failed', 'lost', 'cancelled'];
 
 export type Counts = Partial<Record<State, number>>;
 
-export interface IBatch {
-  batch_id: string;
-  name: string;
-  created: number;
-  batch_dir: string;
-  backend: string;
-  profile: string;
-  notebook: string | null;
-  meta: Record<string, unknown>;
-  counts: Counts;
-  state: State;
-  n_tasks: number;
-  progress: number;
-}
-
-export interface IJob {
-  batch_id: string;
-  job_index: number;
-  stage: string;
-  attempt: number;
-  state: State;
-  backend_id: string | null;
-  n_tasks: number;
-  submitted: number | null;
-  started: number | null;
-  finished: number | null;
-  reason: string | null;
-}
-
-export interface ITask {
-  task_id: string;
-  job_index: number;
-  stage: string;
-  source: string;
-  roi_index: number | null;
-  state: State;
-  attempt: number;
-  started: number | null;
-  finished: number | null;
-  duration: number | null;
-  error: string | null;
-  notebook: string | null;
-  fingerprint: string | null;
-  cached_from: string | null;
-  records?: string[];
-  results?: string | null;
-}
+export type IBatch = api.BatchInfo;
+export type IJob = api.JobInfo;
+export type ITask = api.TaskInfo;
 
 /** Keys the task listing may be sorted by (the store's TASK_SORT_KEYS). */
-export type TaskSortKey =
-  | 'rowid'
-  | 'task_id'
-  | 'stage'
-  | 'source'
-  | 'roi_index'
-  | 'state'
-  | 'attempt'
-  | 'started'
-  | 'finished'
-  | 'duration';
+export type TaskSortKey = api.BatchDetail['sort'];
 
 /** Query parameters of GET /tramway/api/batches/<id> (all optional). */
 export interface ITaskQuery {
@@ -96,99 +44,21 @@ export interface ITaskQuery {
   jobs_limit?: number;
 }
 
-export interface ITaskError {
-  cell_index?: number | null;
-  ename?: string;
-  evalue?: string;
-  traceback?: string | string[];
-  source?: string;
-}
-
-export interface ITaskStatus {
-  state: State;
-  attempt?: number;
-  host?: string | null;
-  error?: ITaskError | null;
-  notebook?: string | null;
-  [key: string]: unknown;
-}
-
-export interface IAttempt {
-  attempt: number;
-  job_index: number;
-  state: State;
-  started: number | null;
-  finished: number | null;
-  host: string | null;
-  error: string | null;
-}
-
-export interface IBatchList {
-  batches: IBatch[];
-}
+export type ITaskError = api.TaskError;
+export type ITaskStatus = api.TaskStatus;
+export type IAttempt = api.Attempt;
+export type IBatchList = api.BatchList;
 
 /** Stage -> state -> number of tasks, stages in pipeline order. */
 export type StageCounts = Record<string, Counts>;
 
 /** GET /batches/<id>/counts (or ?tasks=0): the cheap poll, no task, no job. */
-export interface IBatchCounts {
-  batch: IBatch;
-  stages: StageCounts;
-  job_counts: Counts;
-  n_jobs: number;
-}
-
+export type IBatchCounts = api.BatchCounts;
 /** GET /batches/<id>: the counts and ONE page of tasks (and of jobs), never every task. */
-export interface IBatchDetail extends IBatchCounts {
-  tasks: ITask[];
-  /** Tasks matching the filter (all pages). */
-  total: number;
-  offset: number;
-  limit: number;
-  sort: TaskSortKey;
-  order: 'asc' | 'desc';
-  state: State[] | null;
-  stage: string | null;
-  jobs: IJob[];
-  jobs_offset: number;
-  jobs_limit: number;
-}
-
+export type IBatchDetail = api.BatchDetail;
 /** GET /batches/<id>/jobs */
-export interface IJobPage {
-  batch_id: string;
-  jobs: IJob[];
-  total: number;
-  offset: number;
-  limit: number;
-  state: State[] | null;
-}
-
-export interface ITaskDetail {
-  batch_id: string;
-  task: ITask;
-  status: ITaskStatus | null;
-  attempts: IAttempt[];
-}
-
-export interface ITaskLog {
-  batch_id: string;
-  task_id: string;
-  job_index: number;
-  attempt: number;
-  path: string;
-  truncated: boolean;
-  log: string;
-}
-
-export interface INotebookPath {
-  batch_id: string;
-  task_id: string;
-  path: string;
-}
-
-export interface IActionResult {
-  batch: IBatch;
-  cancelled?: number[] | null;
-  retried?: number;
-}
+export type IJobPage = api.JobPage;
+export type ITaskDetail = api.TaskDetail;
+export type ITaskLog = api.TaskLog;
+export type INotebookPath = api.NotebookPath;
+export type IActionResult = api.CancelResult | api.RetryResult;

@@ -237,7 +237,7 @@ start_sshd
 # ---------------------------------------------------------------------------------------------
 # 6. the cluster-side Python environment (readable by hpcuser; Debian's python, not pyenv's)
 WORKER_DEPS=(numpy scipy pandas matplotlib nbformat nbclient jupyter_client ipykernel papermill
-             tomli hatchling msgspec)
+             msgspec tomli hatchling hatch-nodejs-version)
 if [[ ${INFRA_SKIP_JOBENV:-0} != 1 ]]; then
     STAMP=$JOBENV/.tramway-deps
     if [[ ! -x $JOBENV/bin/python || $(cat "$STAMP" 2>/dev/null) != "${WORKER_DEPS[*]}" ]]; then
@@ -245,7 +245,7 @@ if [[ ${INFRA_SKIP_JOBENV:-0} != 1 ]]; then
         [[ -x $JOBENV/bin/python ]] || /usr/bin/python3 -m venv "$JOBENV"
         "$JOBENV/bin/pip" install -q --disable-pip-version-check "${WORKER_DEPS[@]}" </dev/null \
             2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
-        "$JOBENV/bin/python" -c "import numpy, scipy, pandas, nbclient, papermill, ipykernel" \
+        "$JOBENV/bin/python" -c "import numpy, scipy, pandas, nbclient, papermill, ipykernel, msgspec" \
             || die "worker dependencies missing in $JOBENV"
         "$JOBENV/bin/python" -m ipykernel install --prefix "$JOBENV" --name python3 >/dev/null
         echo "${WORKER_DEPS[*]}" >"$STAMP"
@@ -255,6 +255,8 @@ if [[ ${INFRA_SKIP_JOBENV:-0} != 1 ]]; then
     # README if the checkout has none yet, since hatchling refuses to build without it).
     SRC=$(mktemp -d /tmp/tramway-jobenv-src.XXXXXX)
     cp -a "$REPO/pyproject.toml" "$REPO/tramway_jupyter" "$SRC/"
+    mkdir -p "$SRC/labextension"  # its package.json holds the version (hatch-nodejs-version)
+    cp -a "$REPO/labextension/package.json" "$SRC/labextension/"
     for f in README.md LICENSE; do
         if [[ -e $REPO/$f ]]; then cp -a "$REPO/$f" "$SRC/"; else echo "tramway-jupyter" >"$SRC/$f"; fi
     done

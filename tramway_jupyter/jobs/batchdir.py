@@ -130,13 +130,15 @@ class BatchDir:
 
     # -- plan and info ------------------------------------------------------------------
     def write_plan(self, plan: Plan) -> None:
-        atomic_write_text(self.plan_path, plan.dumps())
+        atomic_write_bytes(self.plan_path, plan.encode())
 
     def read_plan(self) -> Plan:
+        """The plan, validated (:class:`~tramway_jupyter.exceptions.PlanFileError` if bad)."""
         try:
-            return Plan.from_json(json.loads(self.plan_path.read_text()))
+            data = self.plan_path.read_bytes()
         except FileNotFoundError:
             raise FileNotFoundError(f"no plan.json in batch directory {self.root}") from None
+        return Plan.decode(data, self.plan_path)
 
     def write_info(self, info: dict[str, Any]) -> None:
         atomic_write_text(self.info_path, json.dumps(info, indent=1))

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from ..capture.pipeline import Pipeline
 from ..exceptions import PlanError
 from .plan_model import Job, Plan, StageSpec, Task
@@ -280,7 +282,7 @@ def group_jobs(plan: Plan, task_ids: Sequence[str], *, tasks_per_job: int | None
             chunk = st[i : i + k]
             for t in chunk:
                 job_of[t.task_id] = next_index
-                updated[t.task_id] = Task(**{**t.__dict__, "job_index": next_index})
+                updated[t.task_id] = msgspec.structs.replace(t, job_index=next_index)
             deps = sorted({job_of[d] for t in chunk for d in t.depends_on if job_of.get(d, -1) >= 0}
                           - {next_index})
             new_jobs.append(Job(job_index=next_index, stage=spec.name,

@@ -1,19 +1,25 @@
 """The plan of a batch (``plan.json``): tasks (stage x data file x ROI) grouped into jobs.
 
-These are plain frozen dataclasses serialised to JSON, so that the worker reads them without
-anything but the standard library, on any host and in any container.
+Typed records (msgspec Structs, frozen): ``plan.json`` is encoded from them and decoded into them
+with validation, so a corrupt or incompatible file is a clear :class:`PlanFileError` naming it.
+msgspec is the worker's only dependency here (it imports in ~2 ms), so the worker reads the plan
+on any host and in any container.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
+
+from ..exceptions import PlanFileError
 from .outputs import DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_RICH_BYTES, DEFAULT_MAX_RICH_OUTPUTS
 
 Granularity = Literal["file", "roi"]
 
+#: The format of plan.json. Bump it when a reader of the old format would misread the new one;
+#: a reader refuses a plan of another format with a message that says what to do.
 PLAN_VERSION = 1
 
 #: Which output notebooks a batch keeps (run option ``--keep-notebooks``).
@@ -23,15 +29,15 @@ KEEP_NOTEBOOKS = ("auto", "all", "failed")
 KEEP_ALL_NOTEBOOKS_UP_TO = 2000
 
 
-@dataclass(frozen=True)
-class StageSpec:
+class StageSpec(msgspec.Struct, frozen=True):
     name: str
     per: Granularity
     template: str  # path relative to the batch directory
 
 
-@dataclass(frozen=True)
-class Task:
+# gc=False: a task holds strings, numbers and JSON values, never a cycle; untracked by the
+# garbage collector, 100,000 of them decode 3x faster
+class Task(msgspec.Struct, frozen=True, gc=False):
     task_id: str
     stage: str
     per: Granularity
@@ -39,25 +45,20 @@ class Task:
     file_key: str  # a safe directory name for the data file (output_dir/<file_key>)
     roi_index: int | None = None
     roi_file: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = {}
     depends_on: tuple[str, ...] = ()
     fingerprint: str = ""
     job_index: int = -1
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["depends_on"] = list(self.depends_on)
-        return d
+        return msgspec.to_builtins(self)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Task:
-        d = dict(d)
-        d["depends_on"] = tuple(d.get("depends_on", ()))
-        return cls(**d)
+        return msgspec.convert(d, cls)
 
 
-@dataclass(frozen=True)
-class Job:
+class Job(msgspec.Struct, frozen=True, gc=False):
     job_index: int
     stage: str
     task_ids: tuple[str, ...]
@@ -65,27 +66,15 @@ class Job:
     attempt: int = 1
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "job_index": self.job_index,
-            "stage": self.stage,
-            "task_ids": list(self.task_ids),
-            "depends_on": list(self.depends_on),
-            "attempt": self.attempt,
-        }
+        return msgspec.to_builtins(self)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Job:
-        return cls(
-            job_index=int(d["job_index"]),
-            stage=d["stage"],
-            task_ids=tuple(d["task_ids"]),
-            depends_on=tuple(d.get("depends_on", ())),
-            attempt=int(d.get("attempt", 1)),
-        )
+        return msgspec.convert(d, cls)
 
 
-@dataclass(frozen=True)
-class Plan:
+# dict=True: room for the task index cached by ``task()`` (never encoded)
+class Plan(msgspec.Struct, frozen=True, dict=True):
     batch_id: str
     stages: tuple[StageSpec, ...]
     tasks: tuple[Task, ...]
@@ -117,10 +106,10 @@ class Plan:
         raise KeyError(f"no job {job_index} in the plan of batch {self.batch_id}")
 
     def _task_index(self) -> dict[str, Task]:
-        idx = self.__dict__.get("_idx")
+        idx: dict[str, Task] | None = self.__dict__.get("_idx")
         if idx is None:
             idx = {t.task_id: t for t in self.tasks}
-            object.__setattr__(self, "_idx", idx)
+            self.__dict__["_idx"] = idx
         return idx
 
     def stage(self, name: str) -> StageSpec:
@@ -130,44 +119,58 @@ class Plan:
         raise KeyError(f"no stage {name!r} in the plan of batch {self.batch_id}")
 
     def with_jobs(self, jobs: tuple[Job, ...], tasks: tuple[Task, ...] | None = None) -> Plan:
-        new = replace(self, jobs=jobs, tasks=self.tasks if tasks is None else tasks)
-        new.__dict__.pop("_idx", None)
-        return new
+        return msgspec.structs.replace(self, jobs=jobs,
+                                       tasks=self.tasks if tasks is None else tasks)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "batch_id": self.batch_id,
-            "stages": [asdict(s) for s in self.stages],
-            "tasks": [t.to_json() for t in self.tasks],
-            "jobs": [j.to_json() for j in self.jobs],
-            "isolate": self.isolate,
-            "engine": self.engine,
-            "kernel_name": self.kernel_name,
-            "task_timeout": self.task_timeout,
-            "keep_notebooks": self.keep_notebooks,
-            "max_output_bytes": self.max_output_bytes,
-            "max_rich_outputs": self.max_rich_outputs,
-            "max_rich_bytes": self.max_rich_bytes,
-        }
+        return msgspec.to_builtins(self)
+
+    def encode(self) -> bytes:
+        """The content of plan.json."""
+        return _ENCODER.encode(self)
 
     def dumps(self) -> str:
-        return json.dumps(self.to_json(), indent=1)
+        return self.encode().decode("utf-8")
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Plan:
-        return cls(
-            batch_id=d["batch_id"],
-            stages=tuple(StageSpec(**s) for s in d["stages"]),
-            tasks=tuple(Task.from_json(t) for t in d["tasks"]),
-            jobs=tuple(Job.from_json(j) for j in d["jobs"]),
-            isolate=bool(d.get("isolate", False)),
-            engine=d.get("engine", "shell"),
-            kernel_name=d.get("kernel_name", "python3"),
-            task_timeout=d.get("task_timeout"),
-            keep_notebooks=d.get("keep_notebooks", "auto"),
-            max_output_bytes=int(d.get("max_output_bytes", DEFAULT_MAX_OUTPUT_BYTES)),
-            max_rich_outputs=int(d.get("max_rich_outputs", DEFAULT_MAX_RICH_OUTPUTS)),
-            max_rich_bytes=int(d.get("max_rich_bytes", DEFAULT_MAX_RICH_BYTES)),
-            version=int(d.get("version", PLAN_VERSION)),
-        )
+        """From the decoded JSON object (validated; ``msgspec.ValidationError`` if bad)."""
+        return msgspec.convert(d, cls)
+
+    @classmethod
+    def decode(cls, data: bytes | str, path: str | Path = "plan.json") -> Plan:
+        """From the content of plan.json at ``path`` (named in the errors), validated.
+
+        Raises :class:`PlanFileError` if it is not JSON, not a plan, or of another format.
+        """
+        try:
+            plan = _DECODER.decode(data)
+        except msgspec.ValidationError as exc:
+            try:  # another format's plan is said as such, not as a field that does not fit
+                _check_version(_VERSION_DECODER.decode(data).version, path)
+            except msgspec.DecodeError:
+                pass
+            raise PlanFileError(f"{path} is not a valid plan.json: {exc}") from None
+        except msgspec.DecodeError as exc:
+            raise PlanFileError(f"{path} is not a valid plan.json: {exc}") from None
+        _check_version(plan.version, path)
+        return plan
+
+
+def _check_version(version: int, path: str | Path) -> None:
+    if version != PLAN_VERSION:
+        from .._version import __version__
+
+        raise PlanFileError(
+            f"{path} is a plan of format {version}, and this tramway-jupyter ({__version__}) "
+            f"reads format {PLAN_VERSION}: use the same tramway-jupyter version on the "
+            "submitting host and where the workers run")
+
+
+class _PlanVersion(msgspec.Struct):
+    version: int = PLAN_VERSION
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(Plan)
+_VERSION_DECODER = msgspec.json.Decoder(_PlanVersion)

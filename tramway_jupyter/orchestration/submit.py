@@ -15,9 +15,10 @@ import secrets
 import shutil
 import time
 from collections.abc import Iterable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from ..backends.profiles import Profile, get_profile
 from ..capture.pipeline import Pipeline
@@ -92,7 +93,7 @@ def submit(
                      workers=n_workers, backend=prof.backend, isolate=prof.isolate,
                      engine=prof.engine, task_timeout=task_timeout,
                      keep_notebooks=prof.keep_notebooks)
-    plan = replace(plan, max_output_bytes=int(prof.max_output))
+    plan = msgspec.structs.replace(plan, max_output_bytes=int(prof.max_output))
     store = store or Store()
     root = Path(batches_root) if batches_root else default_batches_root()
     bd = BatchDir(root / batch_id)
@@ -235,6 +236,6 @@ def _regroup_without(plan: Plan, skip: set[str], tasks_per_job: int | None, work
                      backend: str) -> Plan:
     from ..jobs.plan import group_jobs
 
-    base = plan.with_jobs((), tuple(Task(**{**t.__dict__, "job_index": -1}) for t in plan.tasks))
+    base = plan.with_jobs((), tuple(msgspec.structs.replace(t, job_index=-1) for t in plan.tasks))
     todo = [t.task_id for t in plan.tasks if t.task_id not in skip]
     return group_jobs(base, todo, tasks_per_job=tasks_per_job, workers=workers, backend=backend)

@@ -1,4 +1,5 @@
-"""REST handlers under ``/tramway/api/``: parse the request, call the service, write JSON.
+"""REST handlers under ``/tramway/api/``: parse the request, call the service, write its payload
+(``payloads.py``: one Struct per reply) as JSON.
 
 Every method is ``@tornado.web.authenticated``; one decorator maps errors to HTTP codes
 (validation 400, not found 404, conflict 409, anything else 500, logged once). The service runs
@@ -28,11 +29,13 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
+import msgspec
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ..exceptions import BatchNotFoundError
+from .payloads import encode
 from .service import (
     BatchService,
     CancelRequest,
@@ -97,9 +100,9 @@ class TramwayHandler(APIHandler):
     def query_args(self) -> dict[str, list[str]]:
         return {name: self.get_query_arguments(name) for name in self.request.query_arguments}
 
-    def reply(self, data: Any, status: int = 200) -> None:
+    def reply(self, payload: msgspec.Struct, status: int = 200) -> None:
         self.set_status(status)
-        self.finish(json.dumps(data))
+        self.finish(encode(payload))
 
 
 class BatchesHandler(TramwayHandler):

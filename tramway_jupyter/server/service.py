@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -23,6 +23,21 @@ from ..exceptions import BatchNotFoundError, TramwayJupyterError
 from ..jobs.batchdir import BatchDir
 from ..jobs.states import State
 from ..jobs.store import TASK_SORT_KEYS, BatchRow, Store, TaskRow
+from .payloads import (
+    Attempt,
+    BatchCounts,
+    BatchDetail,
+    BatchInfo,
+    BatchList,
+    CancelResult,
+    JobInfo,
+    JobPage,
+    NotebookPath,
+    RetryResult,
+    TaskDetail,
+    TaskInfo,
+    TaskLog,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -265,10 +280,10 @@ class BatchService:
         self._handles_lock = threading.Lock()
 
     # -- reads ------------------------------------------------------------------------
-    def list_batches(self) -> dict[str, Any]:
-        return {"batches": [self._batch_dict(b) for b in self.store.list_batches()]}
+    def list_batches(self) -> BatchList:
+        return BatchList(batches=[self._batch_info(b) for b in self.store.list_batches()])
 
-    def batch(self, batch_id: str, query: TaskQuery | None = None) -> dict[str, Any]:
+    def batch(self, batch_id: str, query: TaskQuery | None = None) -> BatchCounts:
         """The batch with its counts (per state, per stage x state, jobs per state) and one page
         of its tasks and of its jobs: never every task (a batch may have 100,000).
 
@@ -280,10 +295,10 @@ class BatchService:
             row = self._row(batch_id)
             stage_counts = self.store.task_counts(row.batch_id)  # one aggregate query
             out = self._summary(row, stage_counts)
-            if q.stage is not None and q.stage not in out["stages"]:
+            if q.stage is not None and q.stage not in out.stages:
                 raise RequestError(
                     f"batch {row.batch_id} has no stage {q.stage!r}; its stages: "
-                    f"{list(out['stages'])}"
+                    f"{list(out.stages)}"
                 )
             if not q.tasks:
                 return out
@@ -305,31 +320,30 @@ class BatchService:
                     limit=q.limit,
                     count=False,
                 )
-            out.update(
-                tasks=[self._task_dict(t, listed=True) for t in tasks],
+            jobs = self.store.job_page(row.batch_id, offset=q.jobs_offset, limit=q.jobs_limit)[0]
+            return BatchDetail(
+                batch=out.batch,
+                stages=out.stages,
+                job_counts=out.job_counts,
+                n_jobs=out.n_jobs,
+                tasks=[self._task_info(t, listed=True) for t in tasks],
                 total=total,
                 offset=q.offset,
                 limit=q.limit,
-                sort=q.sort,
+                sort=q.sort,  # type: ignore[arg-type]  # checked by TaskQuery.parse
                 order="desc" if q.descending else "asc",
-                state=q.states,
+                state=_as_states(q.states),
                 stage=q.stage,
-                jobs=[
-                    j.to_dict()
-                    for j in self.store.job_page(
-                        row.batch_id, offset=q.jobs_offset, limit=q.jobs_limit
-                    )[0]
-                ],
+                jobs=[_convert(j, JobInfo) for j in jobs],
                 jobs_offset=q.jobs_offset,
                 jobs_limit=q.jobs_limit,
             )
-            return out
 
-    def counts(self, batch_id: str) -> dict[str, Any]:
+    def counts(self, batch_id: str) -> BatchCounts:
         """The batch and its counts only (the poll of a collapsed batch): no task, no job."""
         return self.batch(batch_id, TaskQuery(tasks=False))
 
-    def jobs(self, batch_id: str, query: JobQuery | None = None) -> dict[str, Any]:
+    def jobs(self, batch_id: str, query: JobQuery | None = None) -> JobPage:
         """A page of the batch's jobs (a Slurm batch can have thousands)."""
         q = query or JobQuery()
         with self.store.snapshot():
@@ -337,48 +351,50 @@ class BatchService:
             jobs, total = self.store.job_page(
                 row.batch_id, states=q.states, offset=q.offset, limit=q.limit
             )
-        return {
-            "batch_id": row.batch_id,
-            "jobs": [j.to_dict() for j in jobs],
-            "total": total,
-            "offset": q.offset,
-            "limit": q.limit,
-            "state": q.states,
-        }
+        return JobPage(
+            batch_id=row.batch_id,
+            jobs=[_convert(j, JobInfo) for j in jobs],
+            total=total,
+            offset=q.offset,
+            limit=q.limit,
+            state=_as_states(q.states),
+        )
 
-    def _summary(self, row: BatchRow, stage_counts: dict[tuple[str, str], int]) -> dict[str, Any]:
+    def _summary(self, row: BatchRow, stage_counts: dict[tuple[str, str], int]) -> BatchCounts:
         """The batch (with its per-state counts), its stage x state counts and job counts."""
         job_stats = self.store.job_counts(row.batch_id)
         # stages in pipeline order (that of their first job), then any without a job
         order = {stage: first for stage, (_, first) in job_stats.items()}
-        stages: dict[str, dict[str, int]] = {}
+        stages: dict[str, dict[State, int]] = {}
         for (stage, state), n in sorted(
             stage_counts.items(), key=lambda kv: (order.get(kv[0][0], 1 << 60), kv[0][0])
         ):
-            stages.setdefault(stage, {})[state] = n
-        job_counts: dict[str, int] = {}
+            stages.setdefault(stage, {})[State(state)] = n
+        job_counts: dict[State, int] = {}
         for per_state, _ in job_stats.values():
             for state, n in per_state.items():
-                job_counts[state] = job_counts.get(state, 0) + n
-        return {
-            "batch": self._batch_dict(row),
-            "stages": stages,
-            "job_counts": job_counts,
-            "n_jobs": sum(job_counts.values()),
-        }
+                job_counts[State(state)] = job_counts.get(State(state), 0) + n
+        return BatchCounts(
+            batch=self._batch_info(row),
+            stages=stages,
+            job_counts=job_counts,
+            n_jobs=sum(job_counts.values()),
+        )
 
-    def task(self, batch_id: str, task_id: str) -> dict[str, Any]:
+    def task(self, batch_id: str, task_id: str) -> TaskDetail:
         row, task = self._task(batch_id, task_id)
         # the journal is found by job index (an integer), never by a path from the request
-        status = BatchDir(row.batch_dir).read_status(task.task_id, task.job_index)
-        return {
-            "batch_id": row.batch_id,
-            "task": self._task_dict(task),
-            "status": msgspec.to_builtins(status) if status is not None else None,
-            "attempts": self.store.attempts(row.batch_id, task.task_id),
-        }
+        bd = BatchDir(row.batch_dir)
+        status = bd.read_status(task.task_id, task.job_index)
+        return TaskDetail(
+            batch_id=row.batch_id,
+            task=self._task_info(task),
+            status=status,
+            attempts=[_convert(a, Attempt) for a in self.store.attempts(row.batch_id,
+                                                                        task.task_id)],
+        )
 
-    def task_log(self, batch_id: str, task_id: str) -> dict[str, Any]:
+    def task_log(self, batch_id: str, task_id: str) -> TaskLog:
         """The logs of the job attempt that ran the task (``logs/job-<j>-a<k>.*``), their tail."""
         row, task = self._task(batch_id, task_id)
         bd = BatchDir(row.batch_dir)
@@ -399,17 +415,17 @@ class BatchService:
                 data = fh.read().decode("utf-8", errors="replace")
             parts.append(data if len(paths) == 1 else f"==> {path.name} <==\n{data}")
         root = bd.root.resolve()
-        return {
-            "batch_id": row.batch_id,
-            "task_id": task.task_id,
-            "job_index": task.job_index,
-            "attempt": task.attempt,
-            "path": ", ".join(p.relative_to(root).as_posix() for p in paths),
-            "truncated": truncated,
-            "log": "\n".join(parts),
-        }
+        return TaskLog(
+            batch_id=row.batch_id,
+            task_id=task.task_id,
+            job_index=task.job_index,
+            attempt=task.attempt,
+            path=", ".join(p.relative_to(root).as_posix() for p in paths),
+            truncated=truncated,
+            log="\n".join(parts),
+        )
 
-    def notebook(self, batch_id: str, task_id: str) -> dict[str, Any]:
+    def notebook(self, batch_id: str, task_id: str) -> NotebookPath:
         row, task = self._task(batch_id, task_id)
         bd = BatchDir(row.batch_dir)
         rel = task.notebook
@@ -428,14 +444,14 @@ class BatchService:
                 " JupyterLab cannot open it. Start jupyter lab from a parent directory, or put"
                 " batch directories under it (TRAMWAY_JUPYTER_BATCHES)."
             )
-        return {
-            "batch_id": row.batch_id,
-            "task_id": task.task_id,
-            "path": path.relative_to(self.root_dir).as_posix(),
-        }
+        return NotebookPath(
+            batch_id=row.batch_id,
+            task_id=task.task_id,
+            path=path.relative_to(self.root_dir).as_posix(),
+        )
 
     # -- actions ----------------------------------------------------------------------
-    def cancel(self, batch_id: str, jobs: list[int] | None = None) -> dict[str, Any]:
+    def cancel(self, batch_id: str, jobs: list[int] | None = None) -> CancelResult:
         row = self._row(batch_id)
         if jobs is not None:
             known = {j.job_index for j in self.store.jobs(row.batch_id)}
@@ -446,9 +462,10 @@ class BatchService:
             raise ConflictError(f"batch {row.batch_id} is {row.state}: nothing to cancel")
         with self._handle(row.batch_id) as batch:
             batch.cancel(jobs)
-        return {"batch": self._batch_dict(self.store.get_batch(row.batch_id)), "cancelled": jobs}
+        return CancelResult(batch=self._batch_info(self.store.get_batch(row.batch_id)),
+                            cancelled=jobs)
 
-    def retry(self, batch_id: str) -> dict[str, Any]:
+    def retry(self, batch_id: str) -> RetryResult:
         row = self._row(batch_id)
         if row.state.is_active:
             raise ConflictError(
@@ -457,7 +474,7 @@ class BatchService:
             )
         with self._handle(row.batch_id) as batch:
             n = batch.retry()
-        return {"batch": self._batch_dict(self.store.get_batch(row.batch_id)), "retried": n}
+        return RetryResult(batch=self._batch_info(self.store.get_batch(row.batch_id)), retried=n)
 
     def refresh(self, batch_id: str) -> None:
         with self._handle(batch_id) as batch:
@@ -513,18 +530,33 @@ class BatchService:
         return mine
 
     @staticmethod
-    def _batch_dict(row: BatchRow) -> dict[str, Any]:
-        d = row.to_dict()
-        d["state"] = row.state.value
-        return d
+    def _batch_info(row: BatchRow) -> BatchInfo:
+        return _convert(row, BatchInfo)
 
     @staticmethod
-    def _task_dict(task: TaskRow, *, listed: bool = False) -> dict[str, Any]:
-        d = task.to_dict()
-        d.pop("batch_id", None)
-        err = d.get("error")
+    def _task_info(task: TaskRow, *, listed: bool = False) -> TaskInfo:
+        info = _convert(task, TaskInfo)
+        err = info.error
         if listed and err and len(err) > LISTED_ERROR_CHARS:
-            d["error"] = err[: LISTED_ERROR_CHARS - 1] + "\u2026"
-        return d
+            info.error = err[: LISTED_ERROR_CHARS - 1] + "\u2026"
+        return info
+
+
+P = TypeVar("P", bound=msgspec.Struct)
+
+
+def _convert(obj: Any, payload: type[P], what: str | None = None) -> P:
+    """A store row (its attributes) or a record (a dict) as a payload, checked on the way.
+
+    A record that does not fit is a server error (500) that names it, not a bad request.
+    """
+    try:
+        return msgspec.convert(obj, payload, from_attributes=True)
+    except msgspec.ValidationError as exc:
+        raise TramwayJupyterError(f"{what or obj!r} does not fit {payload.__name__}: {exc}") from None
+
+
+def _as_states(states: list[str] | None) -> list[State] | None:
+    return None if states is None else [State(s) for s in states]
 
 
