@@ -33,10 +33,11 @@ def test_worker_runs_inside_the_container(infra, profile, store, tmp_path, scrat
     rdir = f"{scratch}/{batch.batch_id}"
     expected = (
         f"export PATH={bindir}:$PATH && apptainer exec --bind {scratch} --pwd {rdir} {image}"
-        f" {py} -m tramway_jupyter.worker {rdir} @slurm/000-prepare-0.json"
+        f" {py} -m tramway_jupyter.worker {rdir}"
     )
     script = (batch.dir.root / "slurm" / "000-prepare-0.sh").read_text()
-    assert script.rstrip("\n").splitlines()[-1] == expected
+    assert script.rstrip("\n").splitlines()[-1] == expected + ' "$TJ_JOB"'
+    expected += " 0"  # the job index, read by the script from slurm/000-prepare-0.jobs
     # the runtime was really invoked with exactly these arguments
     _, log, _ = batch.backend.conn.run(["cat", f"{infra['INFRA_REMOTE_HOME']}/.apptainer-shim.log"])
     tail = expected.split(" && ", 1)[1]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tramway_jupyter.backends import ssh
-from tramway_jupyter.backends.slurm_commands import parse_scontrol_jobs
+from tramway_jupyter.backends.slurm_query import parse_scontrol_jobs
 from tramway_jupyter.demo import demo_pipeline
 from tramway_jupyter.exceptions import HostKeyError
 from tramway_jupyter.orchestration.submit import submit
@@ -233,17 +233,17 @@ def test_ssh_config_alias_is_enough(infra, tmp_path, monkeypatch):
 
 
 def test_staged_data_are_not_uploaded_twice(infra, profile, store, tmp_path, monkeypatch):
-    from tramway_jupyter.backends.slurm import SlurmBackend
+    from tramway_jupyter.backends import slurm_staging
 
     sent: list[dict[str, str]] = []
-    orig = SlurmBackend._stage_data
+    orig = slurm_staging.stage_data
 
-    def recording(self, batch):  # type: ignore[no-untyped-def]
-        out = orig(self, batch)
+    def recording(conn, batch, scratch):  # type: ignore[no-untyped-def]
+        out = orig(conn, batch, scratch)
         sent.append(out)
         return out
 
-    monkeypatch.setattr(SlurmBackend, "_stage_data", recording)
+    monkeypatch.setattr(slurm_staging, "stage_data", recording)
     data = data_files(tmp_path / "data", ["a.txt", "b.txt"])
     first = _run(light_pipeline(per_roi=False), data, profile, store, tmp_path)
     first.wait(timeout=120)

@@ -1,10 +1,15 @@
 """The Slurm backend: one ``sbatch --array`` per stage, over SSH or on the login node itself.
 
-* **submit**: writes ``slurm/<name>.sh|.json|.map`` into the batch directory, then ONE round trip
+It orchestrates pure pieces: :mod:`.slurm_arrays` plans the arrays and writes their files and
+sbatch lines, :mod:`.slurm_staging` says what goes to the cluster and uploads it,
+:mod:`.slurm_query` builds the poll query and reads Slurm's answer.
+
+* **submit**: writes ``slurm/<name>.sh|.jobs`` into the batch directory, then ONE round trip
   stages the directory to ``<scratch>/<batch_id>`` (one tar stream) and submits every array in
   order (later stages wait for earlier ones with ``--dependency=afterany``: the worker itself fails
   a task whose upstream task did not succeed). Each job's Slurm id ``ARRAY_K`` goes to the store,
-  so a new kernel re-attaches from the store alone.
+  so a new kernel re-attaches from the store alone. Array element ``K`` runs the job of line
+  ``K + 1`` of its ``.jobs`` file (see :mod:`.slurm_arrays`).
 * **poll**: ONE round trip for the whole batch: ``scontrol -o show job`` per array (``sacct`` when
   scontrol no longer knows it), then a tar of the status files changed since the previous poll.
   Status files are the truth; Slurm's final state only explains jobs that ended without one.
@@ -16,10 +21,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
 import shlex
 import time
 from collections.abc import Iterable
@@ -29,31 +31,21 @@ from typing import Any
 from ..exceptions import BackendError, SubmitError
 from ..jobs.batchdir import atomic_write_text
 from ..jobs.journal import journal_job_index
-from ..jobs.plan import hash_file
-from ..jobs.states import State
+from ..jobs.states import ACTIVE_VALUES, State
 from ..jobs.sync import sync
 from . import container as ctr
-from . import slurm_commands as sc
+from . import slurm_arrays as sa
+from . import slurm_query as sq
+from . import slurm_staging as staging
 from .base import Backend, JobVerdict, register_backend
 from .context import BatchContext
 from .ssh import Connection, get_connection
-from .tarstream import (
-    iter_tar_files,
-    split_prefixed_output,
-    tar_fetch_line,
-    write_file_atomic,
-)
+from .tarstream import iter_tar_files, split_prefixed_output, tar_fetch_line, write_file_atomic
 
 logger = logging.getLogger(__name__)
 
-#: Directories the workers produce on the cluster (never staged up, fetched back).
-PRODUCED = ("status", "results", "notebooks", "logs", "outputs")
-ACTIVE = ("pending", "queued", "running")
-DATA_DIR = ".data"
-
-
-def _safe(s: str, n: int = 40) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", s)[:n] or "x"
+#: Job states (as the store writes them) of jobs Slurm may still run.
+ACTIVE = ACTIVE_VALUES
 
 
 class SlurmBackend(Backend):
@@ -95,18 +87,16 @@ class SlurmBackend(Backend):
     def remote_dir(self, batch: BatchContext) -> str:
         return str(PurePosixPath(self.scratch()) / batch.batch_id)
 
-    def _sh(self, line: str) -> list[str]:
-        """Run a composite line with /bin/sh whatever the login shell (csh users exist)."""
-        return ["/bin/sh", "-c", line]
-
     # -- submit ---------------------------------------------------------------------------
-    def worker_command(self, batch: BatchContext, index_path: str) -> str:
-        """The shell line that runs the worker for ``@index_path`` (in a container if asked)."""
+    def worker_command(self, batch: BatchContext) -> str:
+        """The shell line that runs the worker (in a container if asked), but for its last
+        argument: the job index, which the batch script appends."""
         rdir = self.remote_dir(batch)
         p = self.profile
-        args = ["-m", "tramway_jupyter.worker", rdir, "@" + index_path]
+        args = ["-m", "tramway_jupyter.worker"]
         for local, remote in sorted(p.path_map.items()):
             args += ["--path-map", f"{local}={remote}"]
+        args.append(rdir)
         if p.container:
             home, _ = self.conn.home_and_user()
             image = ctr.resolve_image(p.container, home, p.container_images)
@@ -124,99 +114,36 @@ class SlurmBackend(Backend):
         line = " ".join(shlex.quote(a) for a in [p.python, *args])
         return ctr.with_dependencies(line, p.remote_dependencies)
 
-    def plan_submissions(
-        self, batch: BatchContext, job_indices: list[int]
-    ) -> tuple[list[sc.ArraySubmission], dict[str, tuple[str, ...]]]:
-        """Group jobs into arrays (one per stage, split beyond max_array_size) and dependencies."""
-        plan = batch.plan
-        p = self.profile
-        wanted = set(job_indices)
-        jobs = [j for j in plan.jobs if j.job_index in wanted]
-        if len(jobs) != len(wanted):
-            missing = sorted(wanted - {j.job_index for j in jobs})
-            raise SubmitError(f"batch {batch.batch_id}: jobs {missing} are not in plan.json")
-        stage_order = {s.name: i for i, s in enumerate(plan.stages)}
-        by_stage: dict[str, list[Any]] = {}
-        for j in sorted(jobs, key=lambda j: (stage_order.get(j.stage, 0), j.job_index)):
-            by_stage.setdefault(j.stage, []).append(j)
+    def plan_submissions(self, batch: BatchContext, job_indices: list[int]) -> list[sa.ArraySubmission]:
+        """The arrays of these jobs (:func:`.slurm_arrays.plan_arrays` with this batch's state)."""
         slurm_dir = batch.dir.root / "slurm"
-        seq = len(list(slurm_dir.glob("*.sh"))) if slurm_dir.exists() else 0
-        store_jobs = {r.job_index: r for r in batch.store.jobs(batch.batch_id)}
-        array_of_job: dict[int, str] = {}
-        subs: list[sc.ArraySubmission] = []
-        deps: dict[str, tuple[str, ...]] = {}
-        rdir = self.remote_dir(batch)
-        size = max(1, int(p.max_array_size))
-        for stage, sjobs in by_stage.items():
-            for c in range(0, len(sjobs), size):
-                chunk = sjobs[c : c + size]
-                name = f"{seq:03d}-{_safe(stage)}-{c // size}"
-                seq += 1
-                local_deps: list[str] = []
-                known: list[str] = []
-                for j in chunk:
-                    for d in j.depends_on:
-                        if d in array_of_job:
-                            if array_of_job[d] not in local_deps:
-                                local_deps.append(array_of_job[d])
-                        else:
-                            row = store_jobs.get(d)
-                            if (row is not None and row.state in ACTIVE and row.backend_id
-                                    and row.backend_id not in known):
-                                known.append(row.backend_id)
-                index_path = f"slurm/{name}.json"
-                sub = sc.ArraySubmission(
-                    name=name,
-                    job_name=_safe(f"tj-{batch.batch_id}-{stage}", 80),
-                    job_indices=tuple(j.job_index for j in chunk),
-                    attempts=tuple(j.attempt for j in chunk),
-                    remote_dir=rdir,
-                    worker_command=self.worker_command(batch, index_path),
-                    partition=p.partition,
-                    account=p.account,
-                    walltime=p.walltime,
-                    cpus_per_task=p.cpus_per_task,
-                    mem=p.mem,
-                    max_running=p.max_running,
-                    extra_options=tuple(p.sbatch_options),
-                    depends_on=tuple(known),
-                )
-                subs.append(sub)
-                if local_deps:
-                    deps[name] = tuple(local_deps)
-                for j in chunk:
-                    array_of_job[j.job_index] = name
-        return subs, deps
+        live = {r.job_index: r.backend_id for r in batch.store.jobs(batch.batch_id)
+                if r.state in ACTIVE and r.backend_id}
+        return sa.plan_arrays(
+            batch.plan, job_indices, self.profile,
+            remote_dir=self.remote_dir(batch),
+            worker_command=self.worker_command(batch),
+            first_seq=len(list(slurm_dir.glob("*.sh"))) if slurm_dir.exists() else 0,
+            live_ids=live,
+        )
 
     def submit(self, batch: BatchContext, job_indices: list[int]) -> None:
         if not job_indices:
             return
-        subs, deps = self.plan_submissions(batch, job_indices)
+        subs = self.plan_submissions(batch, job_indices)
         root = batch.dir.root
         (root / "slurm").mkdir(exist_ok=True)
         for sub in subs:
-            atomic_write_text(root / sub.script_path, sc.sbatch_script(sub))
-            atomic_write_text(root / sub.index_path, sc.index_file(sub))
-            atomic_write_text(root / sub.map_path, sc.map_file(sub))
-        extra = self._stage_data(batch) if self.profile.stage_data else {}
-        members = [n for n in sorted(os.listdir(root))
-                   if n not in PRODUCED and not n.startswith(".")]
+            atomic_write_text(root / sub.script_path, sa.sbatch_script(sub))
+            atomic_write_text(root / sub.jobs_path, sa.jobs_file(sub))
+        scratch = self.scratch()
+        extra = staging.stage_data(self.conn, batch, scratch) if self.profile.stage_data else {}
         rdir = self.remote_dir(batch)
-        q = shlex.quote(rdir)
-        mkdirs = " ".join(shlex.quote(f"{rdir}/{d}") for d in PRODUCED)
-        fetch = f"{self._image_fetch} && " if self._image_fetch else ""
-        line = (
-            f"{fetch}mkdir -p -- {q} {mkdirs} && tar -x -f - -C {shlex.quote(self.scratch())}"
-            f" --no-same-owner --no-same-permissions && cd -- {q} && "
-            + sc.submit_line(subs, deps)
-        )
-        arcs = {str(root / m): f"{batch.batch_id}/{m}" for m in members}
+        line = staging.upload_line(rdir, scratch, sa.submit_line(subs), first=self._image_fetch)
+        arcs = staging.batch_arcnames(batch)
         arcs.update(extra)
-        local = batch.dir.journal_path(None)
-        if local.exists():  # tasks resumed from earlier batches: upstream of what runs there
-            arcs[str(local)] = f"{batch.batch_id}/status/{local.name}"
-        rc, out, err = self._put_and_run(line, arcs)
-        ids = sc.parse_submit_output(out)
+        rc, out, err = staging.put_and_run(self.conn, line, arcs)
+        ids = sa.parse_submit_output(out)
         now = time.time()
         for sub in subs:
             arr = ids.get(sub.name)
@@ -228,7 +155,7 @@ class SlurmBackend(Backend):
         if rc != 0 or len(ids) != len(subs):
             done = [ids[s.name] for s in subs if s.name in ids]
             if done:  # never leave half a batch running
-                self.conn.run(sc.scancel_argv(done))
+                self.conn.run(sa.scancel_argv(done))
             msg = (f"sbatch failed on {self.host} for batch {batch.batch_id} (exit {rc}):"
                    f" {err.strip()[-1500:] or out.strip()[-500:]}")
             why = f"submission failed: {err.strip().splitlines()[-1] if err.strip() else rc}"
@@ -249,44 +176,6 @@ class SlurmBackend(Backend):
         meta = batch.store.get_batch(batch.batch_id).meta.get("slurm") or {}
         return dict(meta.get("arrays") or {})
 
-    def _put_and_run(self, line: str, arcnames: dict[str, str]) -> tuple[int, str, str]:
-        import tarfile
-
-        from .tarstream import _reset_owner
-
-        def write(fh: Any) -> None:
-            with tarfile.open(fileobj=fh, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                for src, arc in arcnames.items():
-                    tar.add(src, arcname=arc, filter=_reset_owner)
-
-        rc, out, err = self.conn.exec_bytes(self._sh(line), write, retry=False)
-        return rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-
-    def _stage_data(self, batch: BatchContext) -> dict[str, str]:
-        """Upload data files (content-addressed under ``<scratch>/.data``), skipping known hashes.
-
-        Writes ``data_map.json`` ({local path: remote path}) for the worker. Returns tar
-        arcnames (relative to scratch) of the files still to send.
-        """
-        sources = sorted({t.source for t in batch.plan.tasks if t.source}
-                         | {t.roi_file for t in batch.plan.tasks if t.roi_file})
-        hashes = {s: hash_file(s) for s in sources if os.path.isfile(s)}
-        scratch = self.scratch()
-        rc, out, _ = self.conn.run(self._sh(
-            f"cd -- {shlex.quote(scratch + '/' + DATA_DIR)} 2>/dev/null && ls -1 || true"))
-        present = set(out.split())
-        data_map: dict[str, str] = {}
-        send: dict[str, str] = {}
-        for src, h in hashes.items():
-            arc = f"{DATA_DIR}/{h}/{Path(src).name}"
-            data_map[src] = f"{scratch}/{arc}"
-            if h not in present:
-                send[src] = arc
-        atomic_write_text(batch.dir.root / "data_map.json", json.dumps(data_map, indent=1))
-        logger.info("batch %s: %d data file(s), %d to upload", batch.batch_id, len(hashes),
-                    len(send))
-        return send
-
     # -- poll -----------------------------------------------------------------------------
     def _active_jobs(self, batch: BatchContext, job_indices: Iterable[int] | None = None) -> list[Any]:
         wanted = None if job_indices is None else set(job_indices)
@@ -299,11 +188,9 @@ class SlurmBackend(Backend):
         if not active:
             return {}
         arrays = sorted({r.backend_id.split("_")[0] for r in active}, key=int)
-        prefix = self._query_line(arrays)
         rdir = self.remote_dir(batch)
         since = self._status_since.get(batch.batch_id)
-        rc, out, err = self.conn.exec_bytes(
-            self._sh(tar_fetch_line(rdir, ["status"], since, prefix)))
+        rc, out, err = self.conn.exec_bytes(staging.sh(sq.poll_line(rdir, arrays, since)))
         if rc != 0:
             raise BackendError(f"poll of batch {batch.batch_id} failed on {self.host} (exit {rc}):"
                                f" {err.decode('utf-8', 'replace')[-500:]}")
@@ -311,34 +198,11 @@ class SlurmBackend(Backend):
         self._merge_incoming(batch, data)
         if stamp:
             self._status_since[batch.batch_id] = stamp
-        records = self._records(text.decode("utf-8", "replace"))
+        records = sq.parse_query_output(text.decode("utf-8", "replace"))
         return self._verdicts(batch, active, records)
 
-    def _query_line(self, arrays: list[str]) -> str:
-        """scontrol per array; if Slurm forgot it (MinJobAge), sacct; else the jobcomp file."""
-        ids = [str(int(a)) for a in arrays]
-        return (
-            "echo '@@TJ scontrol'; jc=; for j in " + " ".join(ids) + "; do"
-            " scontrol -o show job \"$j\" 2>/dev/null && continue;"
-            " sacct -n -X -P -j \"$j\" -o JobID,State,ExitCode,Reason 2>/dev/null"
-            " | sed 's/^/SACCT|/' | grep . && continue;"
-            " [ -n \"$jc\" ] || jc=$(scontrol show config 2>/dev/null"
-            " | sed -n 's/^JobCompLoc *= *//p');"
-            " [ -r \"$jc\" ] && grep -E \"(^| )(ArrayJobId|JobId)=$j \" \"$jc\" | sed 's/^/JOBCOMP|/';"
-            " done; echo '@@TJ end'"
-        )
-
-    @staticmethod
-    def _records(text: str) -> dict[str, sc.SlurmRecord]:
-        body = sc.split_sections(text).get("scontrol", "").splitlines()
-        scontrol = "\n".join(x for x in body if not x.startswith(("SACCT|", "JOBCOMP|")))
-        sacct = "\n".join(x[6:] for x in body if x.startswith("SACCT|"))
-        jobcomp = "\n".join(x[8:] for x in body if x.startswith("JOBCOMP|"))
-        return sc.merge_records(sc.parse_scontrol_jobs(scontrol), sc.parse_sacct(sacct),
-                                sc.parse_jobcomp(jobcomp))
-
     def _verdicts(self, batch: BatchContext, active: list[Any],
-                  records: dict[str, sc.SlurmRecord]) -> dict[int, JobVerdict]:
+                  records: dict[str, sq.SlurmRecord]) -> dict[int, JobVerdict]:
         plan = batch.plan
         known = {j.job_index for j in plan.jobs}
         if any(r.job_index not in known for r in active):
@@ -360,7 +224,7 @@ class SlurmBackend(Backend):
                                            " to Slurm (purged, or the controller lost it)")
                 continue
             if not rec.is_final:
-                want = sc.SLURM_STATES.get(rec.state, State.QUEUED)
+                want = sq.SLURM_STATES.get(rec.state, State.QUEUED)
                 if want is State.RUNNING and row.state != "running":
                     batch.store.update_job(batch.batch_id, row.job_index, state=State.RUNNING,
                                            started=time.time())
@@ -421,10 +285,10 @@ class SlurmBackend(Backend):
         for arr, elems in by_array.items():
             whole = [r for r in every if r.backend_id.split("_")[0] == arr]
             ids.extend([arr] if len(whole) == len(elems) else elems)
-        line = " ".join(shlex.quote(a) for a in sc.scancel_argv(ids))
+        line = " ".join(shlex.quote(a) for a in sa.scancel_argv(ids))
         since = self._status_since.get(batch.batch_id)
         rc, out, err = self.conn.exec_bytes(
-            self._sh(tar_fetch_line(self.remote_dir(batch), ["status"], since,
+            staging.sh(tar_fetch_line(self.remote_dir(batch), ["status"], since,
                                     f"{line} 2>&1 1>/dev/null | sed 's/^/SCANCEL|/'")))
         text, stamp, data = split_prefixed_output(out)
         self._merge_incoming(batch, data)
@@ -443,7 +307,7 @@ class SlurmBackend(Backend):
     def fetch(self, batch: BatchContext) -> None:
         since = self._fetch_since.get(batch.batch_id)
         rc, out, err = self.conn.exec_bytes(
-            self._sh(tar_fetch_line(self.remote_dir(batch), list(PRODUCED), since)))
+            staging.sh(tar_fetch_line(self.remote_dir(batch), list(staging.PRODUCED), since)))
         if rc != 0:
             raise BackendError(f"fetch of batch {batch.batch_id} from {self.host} failed (exit"
                                f" {rc}): {err.decode('utf-8', 'replace')[-500:]}")

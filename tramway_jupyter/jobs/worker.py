@@ -2,8 +2,8 @@
 
 ``python -m tramway_jupyter.worker BATCH_DIR JOB [--store PATH] [--path-map LOCAL=REMOTE]``
 
-``JOB`` is a job index, or ``@FILE``: a JSON list of job indices (``FILE`` relative to
-``BATCH_DIR``) picked by ``$SLURM_ARRAY_TASK_ID``, so that one job array covers many jobs.
+``JOB`` is a job index of the batch's plan (a Slurm array element's batch script finds it
+in the array's ``slurm/<name>.jobs`` file, see ``backends/slurm_arrays.py``).
 For each task the worker checks that its upstream tasks are done, parameterizes the stage's
 template with papermill, runs it in one warm kernel shared by the job's tasks (or a fresh kernel
 per task when the plan says ``isolate``), and writes the output notebook, the recorded results
@@ -42,10 +42,7 @@ from .status import TaskError, TaskStatus
 
 logger = logging.getLogger("tramway_jupyter.worker")
 
-#: Where the scheduler tells a worker which element of a job array it is (submitit's `_env` idea).
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-ARRAY_INDEX_ENV = ("SLURM_ARRAY_TASK_ID", "TRAMWAY_ARRAY_INDEX")
 
 
 class _Terminated(BaseException):
@@ -55,19 +52,6 @@ class _Terminated(BaseException):
 #: Set by the SIGTERM handler; checked between cells, since IPython reports (and so swallows)
 #: any exception raised inside a cell running in this process.
 TERMINATING = threading.Event()
-
-
-def resolve_job_index(batch_dir: BatchDir, job: str) -> int:
-    if not job.startswith("@"):
-        return int(job)
-    for var in ARRAY_INDEX_ENV:
-        if var in os.environ:
-            k = int(os.environ[var])
-            break
-    else:
-        raise SystemExit(f"job {job} given as an array map but none of {ARRAY_INDEX_ENV} is set")
-    indices = json.loads((batch_dir.root / job[1:]).read_text())
-    return int(indices[k])
 
 
 class PathMapper:
@@ -455,8 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tramway_jupyter.worker",
                                 description="Run the tasks of one job of a tramway-jupyter batch.")
     p.add_argument("batch_dir", help="the batch directory (holding plan.json)")
-    p.add_argument("job", help="job index; or @FILE: a JSON list of job indices picked by "
-                               "$SLURM_ARRAY_TASK_ID; or 'serve': read job indices on stdin")
+    p.add_argument("job", help="job index; or 'serve': read job indices on stdin")
     p.add_argument("--store", help="job store to update live (local backends only)")
     p.add_argument("--path-map", action="append", default=[], metavar="LOCAL=REMOTE",
                    help="map a data path prefix of the submitting host to this host")
@@ -479,7 +462,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.job == "serve":
             serve(bd.root, store_path=args.store, path_map=path_map)
             return 0
-        job_index = resolve_job_index(bd, args.job)
+        try:
+            job_index = int(args.job)
+        except ValueError:
+            p.error(f"job must be a job index or 'serve', not {args.job!r}")
         bad = run_job(bd.root, job_index, store_path=args.store, path_map=path_map)
     except _Terminated:
         logger.warning("worker terminated by SIGTERM")

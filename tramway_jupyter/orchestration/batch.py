@@ -161,7 +161,7 @@ class Batch:
         """Tasks of jobs lost to the cluster (PREEMPTED, NODE_FAIL) to submit again, with a note
         each ("requeued after NODE_FAIL (1/1)"), up to the profile's ``max_requeue`` per task.
         The verdicts' reasons say what was decided; the counts are kept in the batch's meta."""
-        from ..backends.slurm_commands import requeue_decision
+        from ..backends.slurm_query import requeue_decision
 
         max_requeue = int(getattr(self.profile, "max_requeue", 1))
         meta = self.info().meta

@@ -10,8 +10,8 @@ from tramway_jupyter.backends import container as ctr
 
 from . import golden
 
-CMD = ["/opt/venv/bin/python", "-m", "tramway_jupyter.worker", "/scratch/u/b 1", "@slurm/000-s-0.json",
-       "--path-map", "/data/my lab=/pasteur/lab"]
+CMD = ["/opt/venv/bin/python", "-m", "tramway_jupyter.worker", "--path-map", "/data/my lab=/pasteur/lab",
+       "/scratch/u/b 1"]
 
 
 def test_wrap_golden_exact_command_line():

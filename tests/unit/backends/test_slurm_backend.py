@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from tramway_jupyter.backends.context import BatchContext
@@ -70,7 +68,8 @@ def test_one_sbatch_per_stage_chained_with_afterany(tmp_path, fake):
     assert jobs[0].backend_id == "100_0" and jobs[9].backend_id == "101_7"
     assert all(r.state == "queued" for r in jobs.values())
     remote = tmp_path / "remote" / "b1"
-    assert json.loads((remote / "slurm" / "001-infer-0.json").read_text()) == list(range(2, 10))
+    assert (remote / "slurm" / "001-infer-0.jobs").read_text() == "".join(
+        f"{j} 1\n" for j in range(2, 10))
     assert (remote / "plan.json").exists() and (remote / "status").is_dir()
     assert fake.conn.round_trips == 1  # staging and both sbatch in one round trip
 
@@ -190,12 +189,12 @@ def test_worker_command_with_container_and_path_map(tmp_path, fake):
                    remote_dependencies="module load apptainer", path_map={"/data": "/cluster/data"})
     ctx = make_batch(tmp_path, n_files=1, n_rois=1, profile=prof)
     be = SlurmBackend(prof, fake.conn)
-    line = be.worker_command(ctx, "slurm/000-tessellate-0.json")
+    line = be.worker_command(ctx)
     remote = str(tmp_path / "remote")
-    assert line == (
+    assert line == (  # the batch script appends the job index
         f"module load apptainer && apptainer exec --cleanenv --bind {remote} --bind /cluster/data"
         f" --pwd {remote}/b1 /images/tj.sif /opt/venv/bin/python -m tramway_jupyter.worker"
-        f" {remote}/b1 @slurm/000-tessellate-0.json --path-map /data=/cluster/data"
+        f" --path-map /data=/cluster/data {remote}/b1"
     )
 
 

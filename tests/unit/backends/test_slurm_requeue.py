@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tramway_jupyter.backends import slurm_commands as sc
+from tramway_jupyter.backends import slurm_query as sq
 from tramway_jupyter.backends.profiles import Profile
 from tramway_jupyter.backends.slurm import SlurmBackend
 from tramway_jupyter.exceptions import ProfileError
@@ -29,19 +29,19 @@ def fake(tmp_path):
 
 
 def test_decisions_from_parsed_sacct_and_scontrol_text():
-    recs = {r.key: r for r in sc.parse_sacct((GOLDEN / "sacct.txt").read_text())}
-    recs.update({r.key: r for r in sc.parse_sacct(
+    recs = {r.key: r for r in sq.parse_sacct((GOLDEN / "sacct.txt").read_text())}
+    recs.update({r.key: r for r in sq.parse_sacct(
         "300_0|NODE_FAIL|0:0|None\n300_1|PREEMPTED|0:0|None\n")})
-    recs.update({r.key: r for r in sc.parse_scontrol_jobs(
+    recs.update({r.key: r for r in sq.parse_scontrol_jobs(
         scontrol_line("301", 0, "NODE_FAIL", "0:0", "NodeDown"))})
     assert recs["300_0"].requeueable and recs["300_1"].requeueable and recs["301_0"].requeueable
-    assert sc.requeue_decision(recs["300_0"].state, 0, 1) == "requeued after NODE_FAIL (1/1)"
-    assert sc.requeue_decision(recs["300_1"].state, 1, 3) == "requeued after PREEMPTED (2/3)"
-    assert sc.requeue_decision(recs["301_0"].state, 1, 1) is None  # max_requeue reached
-    assert sc.requeue_decision("NODE_FAIL", 0, 0) is None  # max_requeue = 0: never
+    assert sq.requeue_decision(recs["300_0"].state, 0, 1) == "requeued after NODE_FAIL (1/1)"
+    assert sq.requeue_decision(recs["300_1"].state, 1, 3) == "requeued after PREEMPTED (2/3)"
+    assert sq.requeue_decision(recs["301_0"].state, 1, 1) is None  # max_requeue reached
+    assert sq.requeue_decision("NODE_FAIL", 0, 0) is None  # max_requeue = 0: never
     for key, limit in (("152_1", "walltime"), ("155", "mem")):  # TIMEOUT, OUT_OF_MEMORY
         rec = recs[key]
-        assert not rec.requeueable and sc.requeue_decision(rec.state, 0, 5) is None
+        assert not rec.requeueable and sq.requeue_decision(rec.state, 0, 5) is None
         state, reason = rec.verdict()
         assert state.value == "failed"
         assert f"not retried automatically: raise the profile's {limit}" in reason

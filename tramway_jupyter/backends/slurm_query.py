@@ -1,7 +1,7 @@
-"""Pure builders and parsers for Slurm: the sbatch script and argv, and the state queries.
+"""What Slurm says of a batch's arrays: the poll query, its parsers, and Slurm's states in ours.
 
-Nothing here runs a command; everything is tested with golden files (``tests/golden/``).
-Facts from the test cluster (Slurm 22.05, see ``notes/slurm-ssh-testbed.md``):
+Nothing here runs a command; the golden tests (``tests/golden/``) pin the query line and parse
+real outputs of the test cluster (Slurm 22.05):
 
 * ``scontrol -o show job ID`` lists every task of an array, running or finished, for MinJobAge
   (300 s) even without accounting; values may contain spaces, so split only before ``Key=``.
@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
-from ..jobs.states import State
+from ..jobs.states import FINAL_STATES, State
+from .tarstream import tar_fetch_line
 
 #: Slurm job states -> our states (final ones say how a job ended without writing a status).
 SLURM_STATES: dict[str, State] = {
@@ -47,7 +48,7 @@ SLURM_STATES: dict[str, State] = {
 }
 
 FINAL_SLURM_STATES = frozenset(
-    s for s, v in SLURM_STATES.items() if v in (State.DONE, State.FAILED, State.CANCELLED, State.LOST)
+    s for s, v in SLURM_STATES.items() if v in FINAL_STATES
 )
 
 #: End states where the job is not at fault (its node failed, it was preempted): its tasks are
@@ -65,149 +66,6 @@ _WHY = {
     "DEADLINE": "past its deadline (Slurm DEADLINE)",
     "CANCELLED": "cancelled (scancel)",
 }
-
-
-# ---------------------------------------------------------------------------------------------
-# submission
-@dataclass(frozen=True)
-class ArraySubmission:
-    """One ``sbatch --array`` of a stage (or of a slice of it, or of a retry)."""
-
-    name: str  # file stem under slurm/ (e.g. "s1-per_roi-a2-0")
-    job_name: str  # Slurm job name
-    job_indices: tuple[int, ...]  # plan job index of array element k
-    attempts: tuple[int, ...]  # attempt of each job
-    remote_dir: str  # the remote batch directory
-    worker_command: str  # shell line launching the worker on "@slurm/<name>.json"
-    partition: str | None = None
-    account: str | None = None
-    walltime: str | None = None
-    cpus_per_task: int | None = None
-    mem: str | None = None
-    max_running: int | None = None
-    extra_options: tuple[str, ...] = ()
-    depends_on: tuple[str, ...] = field(default=())  # Slurm ids (array ids or "A_k")
-
-    @property
-    def script_path(self) -> str:
-        return f"slurm/{self.name}.sh"
-
-    @property
-    def index_path(self) -> str:
-        return f"slurm/{self.name}.json"
-
-    @property
-    def map_path(self) -> str:
-        return f"slurm/{self.name}.map"
-
-
-def array_spec(n: int, max_running: int | None = None) -> str:
-    """``0-(n-1)`` with the ``%N`` throttle."""
-    if n < 1:
-        raise ValueError("an array needs at least one element")
-    spec = "0" if n == 1 else f"0-{n - 1}"
-    if max_running:
-        spec += f"%{int(max_running)}"
-    return spec
-
-
-def sbatch_argv(sub: ArraySubmission) -> list[str]:
-    """The ``sbatch`` command line of a submission (every option here, none in the script)."""
-    argv = [
-        "sbatch",
-        "--parsable",
-        f"--job-name={sub.job_name}",
-        f"--array={array_spec(len(sub.job_indices), sub.max_running)}",
-        f"--chdir={sub.remote_dir}",
-        f"--output={sub.remote_dir}/logs/slurm-%A_%a.out",
-        f"--error={sub.remote_dir}/logs/slurm-%A_%a.out",
-    ]
-    if sub.partition:
-        argv.append(f"--partition={sub.partition}")
-    if sub.account:
-        argv.append(f"--account={sub.account}")
-    if sub.walltime:
-        argv.append(f"--time={sub.walltime}")
-    if sub.cpus_per_task:
-        argv.append(f"--cpus-per-task={int(sub.cpus_per_task)}")
-    if sub.mem:
-        argv.append(f"--mem={sub.mem}")
-    if sub.depends_on:
-        argv.append("--dependency=afterany:" + ":".join(sub.depends_on))
-    argv.extend(sub.extra_options)
-    argv.append(sub.script_path)
-    return argv
-
-
-def sbatch_script(sub: ArraySubmission) -> str:
-    """The batch script: find this element's job, log to ``logs/job-J-aK.log``, run the worker."""
-    return (
-        "#!/bin/bash\n"
-        f"# tramway-jupyter: {sub.job_name}, {len(sub.job_indices)} job(s); options on the sbatch line\n"
-        "# slurm/NAME.map holds one 'JOB_INDEX ATTEMPT' line per array element.\n"
-        f"cd {shlex.quote(sub.remote_dir)} || exit 97\n"
-        f"read -r TJ_JOB TJ_ATTEMPT < <(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {shlex.quote(sub.map_path)})\n"
-        "export TJ_JOB TJ_ATTEMPT\n"
-        'exec >>"logs/job-${TJ_JOB}-a${TJ_ATTEMPT}.log" 2>&1\n'
-        'echo "tramway-jupyter: job ${TJ_JOB} attempt ${TJ_ATTEMPT} = Slurm'
-        ' ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID} on $(hostname) at $(date -Is)"\n'
-        f"{sub.worker_command}\n"
-    )
-
-
-def index_file(sub: ArraySubmission) -> str:
-    """The JSON list the worker indexes with ``$SLURM_ARRAY_TASK_ID`` (``@slurm/NAME.json``)."""
-    return "[" + ",".join(str(j) for j in sub.job_indices) + "]\n"
-
-
-def map_file(sub: ArraySubmission) -> str:
-    return "".join(f"{j} {a}\n" for j, a in zip(sub.job_indices, sub.attempts, strict=True))
-
-
-def submit_line(subs: Sequence[ArraySubmission], deps: dict[str, tuple[str, ...]]) -> str:
-    """One shell line submitting every array in order; dependencies on arrays of the same line.
-
-    ``deps`` maps a submission name to the names (in ``subs``, earlier) it must wait for; their ids
-    are only known remotely, in shell variables. Prints ``NAME ID`` per array; stops at the first
-    refusal (``set -e`` semantics by ``&&``).
-    """
-    parts = []
-    order = [s.name for s in subs]
-    for i, sub in enumerate(subs):
-        argv = sbatch_argv(replace(sub, depends_on=()))
-        words = [shlex.quote(a) for a in argv]
-        after = [str(d) for d in sub.depends_on]
-        for d in after:
-            if not re.fullmatch(r"\d+(_\d+)?", d):
-                raise ValueError(f"not a Slurm job id: {d!r}")
-        after += [f"${{J{order.index(n)}}}" for n in deps.get(sub.name, ())]
-        if after:
-            words.insert(-1, '"--dependency=afterany:' + ":".join(after) + '"')
-        parts.append(f"J{i}=$({' '.join(words)}) && J{i}=${{J{i}%%;*}}"
-                     f" && echo {shlex.quote(sub.name)} \"$J{i}\"")
-    return " && ".join(parts)
-
-
-_SUBMITTED = re.compile(r"^(\S+)\s+(\d+)\s*$")
-
-
-def parse_submit_output(out: str) -> dict[str, str]:
-    """``NAME ID`` lines printed by :func:`submit_line` -> {name: array job id}."""
-    res = {}
-    for line in out.splitlines():
-        m = _SUBMITTED.match(line.strip())
-        if m:
-            res[m.group(1)] = m.group(2)
-    return res
-
-
-def parse_sbatch_parsable(out: str) -> str:
-    """``sbatch --parsable`` prints ``ID`` or ``ID;cluster``."""
-    line = out.strip().splitlines()[-1] if out.strip() else ""
-    jid = line.split(";")[0].strip()
-    if not jid.isdigit():
-        raise ValueError(f"unexpected sbatch output: {out.strip()[:200]!r}")
-    return jid
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,24 +175,6 @@ def expand_indices(spec: str) -> list[int]:
     return out
 
 
-def parse_squeue(text: str) -> list[SlurmRecord]:
-    """``squeue -h -r -t all -o '%i|%T|%r'`` -> records (no exit codes in squeue)."""
-    recs = []
-    for line in text.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) < 2 or not parts[0]:
-            continue
-        jid, state = parts[0], parts[1]
-        reason = parts[2] if len(parts) > 2 else ""
-        array, _, task = jid.partition("_")
-        if task and not task.isdigit():
-            for k in expand_indices(task):
-                recs.append(SlurmRecord(array, str(k), state, "", reason, "squeue"))
-        else:
-            recs.append(SlurmRecord(array, task or None, state, "", reason, "squeue"))
-    return recs
-
-
 def parse_sacct(text: str) -> list[SlurmRecord]:
     """``sacct -n -X -P -o JobID,State,ExitCode,Reason`` -> records (``CANCELLED by 0`` -> CANCELLED)."""
     recs = []
@@ -383,38 +223,48 @@ def merge_records(*sources: Iterable[SlurmRecord]) -> dict[str, SlurmRecord]:
     return out
 
 
-def query_line(array_ids: Sequence[str], *, sacct: bool = True) -> str:
-    """One shell line printing every record of these arrays: scontrol, then sacct if available.
+# ---------------------------------------------------------------------------------------------
+# the poll query: one shell line for every array of a batch, and its parser
+_BEGIN, _END = "@@TJ scontrol", "@@TJ end"
 
-    Sections are separated by ``@@TJ <name>`` lines (see :func:`split_sections`).
+
+def query_line(array_ids: Sequence[str]) -> str:
+    """The shell line printing what Slurm knows of these arrays, each from the first that knows.
+
+    Per array: ``scontrol -o show job`` (jobs live or ended less than MinJobAge ago); else
+    ``sacct`` (with accounting), its lines prefixed ``SACCT|``; else the lines of the jobcomp
+    file (``JobCompLoc`` of ``scontrol show config``) prefixed ``JOBCOMP|``. The output sits
+    between ``@@TJ scontrol`` and ``@@TJ end`` lines; :func:`parse_query_output` reads it.
     """
-    ids = [str(int(a)) for a in array_ids]  # ids are numeric: never interpolate anything else
-    lines = ["echo '@@TJ scontrol'"]
-    if ids:
-        lines.append(f"for j in {' '.join(ids)}; do scontrol -o show job \"$j\" 2>/dev/null; done")
-    if sacct and ids:
-        lines.append("echo '@@TJ sacct'")
-        lines.append(f"sacct -n -X -P -j {','.join(ids)} -o JobID,State,ExitCode,Reason 2>/dev/null")
-    lines.append("echo '@@TJ end'")
-    return "; ".join(lines)
+    ids = " ".join(shlex.quote(str(int(a))) for a in array_ids)  # numeric ids only
+    return (
+        f"echo {shlex.quote(_BEGIN)}; jc=; for j in {ids}; do"
+        " scontrol -o show job \"$j\" 2>/dev/null && continue;"
+        " sacct -n -X -P -j \"$j\" -o JobID,State,ExitCode,Reason 2>/dev/null"
+        " | sed 's/^/SACCT|/' | grep . && continue;"
+        " [ -n \"$jc\" ] || jc=$(scontrol show config 2>/dev/null"
+        " | sed -n 's/^JobCompLoc *= *//p');"
+        " [ -r \"$jc\" ] && grep -E \"(^| )(ArrayJobId|JobId)=$j \" \"$jc\" | sed 's/^/JOBCOMP|/';"
+        f" done; echo {shlex.quote(_END)}"
+    )
 
 
-def split_sections(text: str) -> dict[str, str]:
-    """Output of :func:`query_line` -> {"scontrol": ..., "sacct": ...}."""
-    out: dict[str, list[str]] = {}
-    cur: list[str] | None = None
+def poll_line(remote_dir: str, array_ids: Sequence[str], since: float | None) -> str:
+    """The remote line of one poll: :func:`query_line`, then a tar of the status files changed
+    since ``since`` (remote epoch; see :func:`.tarstream.tar_fetch_line`)."""
+    return tar_fetch_line(remote_dir, ["status"], since, query_line(array_ids))
+
+
+def parse_query_output(text: str) -> dict[str, SlurmRecord]:
+    """The output of :func:`query_line` -> {``ARRAY_TASK``: record}, a final state winning."""
+    body: list[str] = []
+    inside = False
     for line in text.splitlines():
         if line.startswith("@@TJ "):
-            cur = out.setdefault(line[5:].strip(), [])
-            continue
-        if cur is not None:
-            cur.append(line)
-    return {k: "\n".join(v) for k, v in out.items()}
-
-
-def scancel_argv(ids: Sequence[str]) -> list[str]:
-    """``scancel`` of array ids or ``A_k`` elements (validated: digits and one underscore)."""
-    for i in ids:
-        if not re.fullmatch(r"\d+(_\d+)?", str(i)):
-            raise ValueError(f"not a Slurm job id: {i!r}")
-    return ["scancel", *[str(i) for i in ids]]
+            inside = line == _BEGIN
+        elif inside:
+            body.append(line)
+    scontrol = "\n".join(x for x in body if not x.startswith(("SACCT|", "JOBCOMP|")))
+    sacct = "\n".join(x[6:] for x in body if x.startswith("SACCT|"))
+    jobcomp = "\n".join(x[8:] for x in body if x.startswith("JOBCOMP|"))
+    return merge_records(parse_scontrol_jobs(scontrol), parse_sacct(sacct), parse_jobcomp(jobcomp))
