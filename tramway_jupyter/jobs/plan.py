@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..capture.parameters import file_key
 from ..capture.pipeline import Pipeline
 from ..exceptions import PlanError
 from .plan_model import Job, Plan, StageSpec, Task
@@ -137,15 +138,6 @@ def resolve_rois(path: str, rois: str | None) -> tuple[str | None, tuple[int, ..
         raise PlanError(f"--rois {spec}: ROI index(es) {bad} out of range for {rf}, which "
                         f"holds {n} ROI(s) (indices 0 to {n - 1})")
     return rf, tuple(selection)
-
-
-def file_key(index: int, path: str) -> str:
-    stem = os.path.basename(path)
-    for ext in (".txt", ".rpt", ".trxyt", ".csv"):
-        if stem.endswith(ext):
-            stem = stem[: -len(ext)]
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")[:40] or "data"
-    return f"f{index:03d}-{slug}"
 
 
 def hash_file(path: str | None, _cache: dict[tuple[str, float, int], str] = {}) -> str:  # noqa: B006

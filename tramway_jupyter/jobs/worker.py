@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..capture.parameters import task_values
 from . import nbjson
 from .batchdir import BatchDir, atomic_write_text, new_status, task_log_relpath
 from .engine import CellTimeoutError, KernelDiedError, WarmKernel
@@ -243,16 +244,12 @@ class JobRunner:
         return bad
 
     def parameters(self, task: Task) -> dict[str, Any]:
+        """The task's parameters: the batch's, then the standard ones (capture.parameters)."""
         out_dir = self.dir.output_dir(task.file_key)
         out_dir.mkdir(parents=True, exist_ok=True)
-        return {
-            **task.params,
-            "source": self.map(task.source),
-            "roi_index": task.roi_index,
-            "roi_file": self.map(task.roi_file),
-            "output_dir": str(out_dir),
-            "task_id": task.task_id,
-        }
+        return {**task.params, **task_values(
+            source=self.map(task.source), roi_index=task.roi_index,
+            roi_file=self.map(task.roi_file), output_dir=out_dir, task_id=task.task_id)}
 
     def run_task(self, task: Task) -> bool:
         started = time.time()

@@ -143,7 +143,7 @@ def check_param_names(pipeline: Pipeline, params: dict[str, Any] | None, *,
     """Refuse parameter overrides the parameters cell does not define (unless ``allow_new``)."""
     if not params:
         return
-    from ..capture.template import STANDARD_PARAMETERS
+    from ..capture.parameters import STANDARD_PARAMETERS
 
     per_task = sorted(set(params) & set(STANDARD_PARAMETERS))
     if per_task:
