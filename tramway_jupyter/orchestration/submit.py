@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..backends.profiles import Profile, get_profile
+from ..backends.profiles import Profile, default_workers, get_profile
 from ..capture.pipeline import Pipeline
 from ..capture.template import build_template, write_template
 from ..exceptions import CaptureError
@@ -85,7 +85,7 @@ def submit(
     templates = {st.name: build_template(pipeline, st.name, notebook=notebook)
                  for st in pipeline.stages}
     digests = {name: _template_digest(nb) for name, nb in templates.items()}
-    n_workers = int(prof.workers or os.cpu_count() or 1)
+    n_workers = default_workers(prof.workers)
     plan = make_plan(batch_id, pipeline, data, rois=rois, params=params,
                      template_digests=digests, tasks_per_job=tasks_per_job or prof.tasks_per_job,
                      workers=n_workers, backend=prof.backend, isolate=prof.isolate,
