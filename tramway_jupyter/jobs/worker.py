@@ -43,10 +43,10 @@ from .status import error_summary, status_update
 
 logger = logging.getLogger("tramway_jupyter.worker")
 
-#: Where the scheduler tells a worker which element of a job array it is (submitit's `_env` idea).
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-ARRAY_INDEX_ENV = ("SLURM_ARRAY_TASK_ID", "TRAMWAY_ARRAY_INDEX")
+#: Where the scheduler tells a worker which element of a job array it is (submitit's `_env` idea).
+ARRAY_INDEX_ENV = ("SLURM_ARRAY_TASK_ID",)
 
 
 class _Terminated(BaseException):
