@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ..exceptions import JobFailedError, TramwayJupyterError
+from ..exceptions import JobFailedError, RecordNotFoundError
 from .batchdir import BatchDir
 from .record import _NOT_JSONABLE, to_jsonable
 from .store import Store, TaskRow
@@ -34,12 +34,6 @@ RECORDS_CACHE = 32
 _UNFINISHED = ("pending", "queued", "running")
 _NOT_DONE = ("failed", "lost", "cancelled", *_UNFINISHED)
 
-
-class RecordNotFoundError(TramwayJupyterError, KeyError):
-    """No task of the batch recorded this name (the message lists the names recorded)."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
 
 
 @dataclass
