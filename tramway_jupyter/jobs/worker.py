@@ -4,10 +4,14 @@
 
 ``JOB`` is a job index, or ``@FILE``: a JSON list of job indices (``FILE`` relative to
 ``BATCH_DIR``) picked by ``$SLURM_ARRAY_TASK_ID``, so that one job array covers many jobs.
-For each task the worker checks that its upstream tasks are done, parameterizes the stage's
-template with papermill, runs it in one warm kernel shared by the job's tasks (or a fresh kernel
-per task when the plan says ``isolate``), and writes the output notebook, the recorded results
-and the status file (atomically; the status file is the truth). With ``--store`` (local
+For each task the worker checks that its upstream tasks are done, injects the task's parameters
+after the template's ``parameters`` cell (an ``injected-parameters`` cell written as papermill
+writes it, by :mod:`.parameters`: papermill itself is not imported), runs the cells one by one,
+and writes the output notebook, the recorded results and the status file (atomically; the status
+file is the truth). The cells run in IPython inside the worker process (the plan's ``engine``
+``"shell"``, the default, see :mod:`.shell_engine`) or in a warm ipykernel (``"kernel"``), reset
+between tasks and kept for the job's tasks and, when the worker serves many jobs, across jobs;
+``isolate`` gives each task a fresh ipykernel. With ``--store`` (local
 backends) it also records each transition in the job store, for live views.
 
 This module imports neither IPython, nor jupyter_server, nor paramiko: it runs in lean containers.
