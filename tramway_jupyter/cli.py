@@ -1,7 +1,9 @@
 """``tramway-jupyter``: the command line. Parsing and printing only; the work is in :mod:`api`.
 
-Exit codes: 0 success, 1 some task failed, 2 usage or input error, 141 (128 + SIGPIPE) when
-the reader of the output went away (``| head``), as other Unix tools.
+Exit codes (:data:`EXIT_CODES`, also in ``--help``): 0 success, 1 some task failed, 2 usage or
+input error, 3 the backend's host cannot be reached or refuses us (unreachable, authentication
+failed, host key unknown or changed), 130 interrupted, 141 (128 + SIGPIPE) when the reader of the
+output went away (``| head``), as other Unix tools.
 
 Starting is cheap: this module imports the standard library only, and each subcommand imports
 what it needs (``list`` reads the job store; nbformat, the kernel client, numpy and pandas are
@@ -20,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from ._version import __version__
-from .exceptions import TramwayJupyterError
+from .exceptions import BackendConnectionError, TramwayJupyterError
 from .jobs.states import (
     ACTIVE_STATES,
     LISTING_ORDER,
@@ -29,6 +31,22 @@ from .jobs.states import (
     SUMMARY_ORDER,
 )
 from .run_options import add_run_options, run_kwargs
+
+EXIT_OK = 0
+EXIT_TASKS_FAILED = 1  # the command ran, but some task failed (or was lost)
+EXIT_USAGE = 2  # usage or input error (argparse's own code for usage errors)
+EXIT_CONNECTION = 3  # the backend's host cannot be reached or refuses us
+EXIT_INTERRUPTED = 130
+EXIT_PIPE_CLOSED = 128 + 13  # killed by SIGPIPE, as the shell reports it
+
+#: What the exit codes mean, for ``--help``.
+EXIT_CODES = (
+    f"exit status: {EXIT_OK} success; {EXIT_TASKS_FAILED} the command ran but some task failed; "
+    f"{EXIT_USAGE} usage or input error (a wrong option, no data file, an unknown batch or "
+    f"profile...); {EXIT_CONNECTION} cannot connect to the backend's host (unreachable, "
+    f"authentication failed, SSH host key unknown or changed); {EXIT_INTERRUPTED} interrupted; "
+    f"{EXIT_PIPE_CLOSED} the reader of the output went away."
+)
 
 #: A batch of more tasks than this is shown as a summary (``--all``: every row).
 SUMMARY_OVER = 50
@@ -202,7 +220,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         description="Run single-particle-tracking notebooks over many data files and ROIs, on "
                     "local cores or on a Slurm cluster over SSH, and analyse SPT data "
                     "(TRamWAy formats, tessellation, Bayesian inference of D, drift, force, "
-                    "potential).")
+                    "potential).",
+        epilog=EXIT_CODES)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_demo(sub)
@@ -346,7 +365,7 @@ def _report(batch: Any, json_path: str | None, show_all: bool = False,
             n_written = results.write_json(json_path)
             print(f"{n_written} task(s) written to {json_path}", file=out)
     print(f"batch id: {batch.batch_id}", file=out)
-    return 0 if results.ok else 1
+    return EXIT_OK if results.ok else EXIT_TASKS_FAILED
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -378,7 +397,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"batch {batch.batch_id}: {batch.state.value} ({_counts_text(counts, ' ')})", file=out)
     _print_tasks(results, out, _status_row, command="status", show_all=args.all_rows,
                  states=states)
-    return 0 if not any(counts.get(s, 0) for s in NOT_OK_VALUES) else 1
+    return EXIT_TASKS_FAILED if any(counts.get(s, 0) for s in NOT_OK_VALUES) else EXIT_OK
 
 
 def _status_json(batch: Any, counts: dict[str, int], states: list[str] | None,
@@ -420,7 +439,7 @@ def _task_status(batch: Any, task_id: str, json_path: str | None) -> int:
             print(err["traceback"])
     elif err:
         print(f"error: {err}")
-    return 0 if st.get("state") == "done" else 1
+    return EXIT_OK if st.get("state") == "done" else EXIT_TASKS_FAILED
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
@@ -469,24 +488,27 @@ def _run(argv: Sequence[str]) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        return int(args.func(args) or EXIT_OK)
+    except BackendConnectionError as exc:
+        print(f"tramway-jupyter: error: {exc}", file=sys.stderr)
+        return EXIT_CONNECTION
     except TramwayJupyterError as exc:
         print(f"tramway-jupyter: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except sqlite3.DatabaseError as exc:  # damage met after the store was opened
         from .paths import default_store_path
 
         print(f"tramway-jupyter: error: the job store {default_store_path()} is damaged "
               f"({exc}); run `tramway-jupyter doctor` to keep it aside and rebuild it from "
               f"the batch directories", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except (FileNotFoundError, ValueError) as exc:
         print(f"tramway-jupyter: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted (the batch goes on; `tramway-jupyter cancel ID` stops it)",
               file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         sys.stdout.flush()  # a closed pipe shows here, inside main, not at interpreter exit
 
@@ -509,7 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
-        return 128 + 13  # killed by SIGPIPE, as the shell reports it
+        return EXIT_PIPE_CLOSED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,7 +8,9 @@ from typing import Any
 from .jobs.states import FINAL_STATES
 
 
-def wait_with_progress(batch: Any, *, timeout: float | None = None, echo: Any = print) -> None:
+def wait_with_progress(batch: Any, *, timeout: float | None = None) -> None:
+    """Wait for ``batch`` with a progress bar of its finished tasks on stderr (none when not a
+    terminal)."""
     total = batch.info().n_tasks
     try:
         from tqdm import tqdm

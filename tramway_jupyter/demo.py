@@ -78,7 +78,7 @@ def run_demo(out_dir: str | os.PathLike[str], *, files: int = 2, rois: int = 4, 
     echo(f"batch {batch.batch_id} submitted ({batch.info().n_tasks} tasks, profile {profile})")
     from .cli_progress import wait_with_progress
 
-    wait_with_progress(batch, echo=echo)
+    wait_with_progress(batch)
     results = batch.results()
     echo(repr(results))
     results.to_json(out / "results.json")

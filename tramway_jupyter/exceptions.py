@@ -7,6 +7,8 @@ and :class:`DataFormatError` (a ``ValueError``) for malformed data files.
 
 from __future__ import annotations
 
+import os
+
 
 class TramwayJupyterError(Exception):
     """Base of every error raised by tramway-jupyter."""
@@ -42,6 +44,20 @@ class StoreError(TramwayJupyterError):
     """The job store cannot be read or written."""
 
 
+class StoreCorruptError(StoreError):
+    """The job store file is damaged (not a database, truncated, malformed).
+
+    ``tramway-jupyter doctor`` keeps it aside and rebuilds a store from the batch directories.
+    """
+
+    def __init__(self, path: os.PathLike[str], why: str) -> None:
+        self.path = path
+        super().__init__(
+            f"the job store {path} is damaged ({why}); run `tramway-jupyter doctor` to keep it "
+            f"aside (as {os.path.basename(path)}.corrupt-<time>) and rebuild the store from the "
+            f"batch directories")
+
+
 class BatchNotFoundError(StoreError, LookupError):
     """No batch with this id in the store."""
 
@@ -58,8 +74,14 @@ class UnknownBackendError(BackendError, LookupError):
     """No backend is registered under this name."""
 
 
-class BackendUnavailableError(BackendError):
-    """The backend (scheduler, host) has not answered several polls in a row."""
+class BackendConnectionError(BackendError):
+    """The host of a backend cannot be reached or refuses the connection (unreachable, the
+    authentication failed, its host key is unknown or has changed). The CLI exits 3 on it."""
+
+
+class BackendUnavailableError(BackendConnectionError):
+    """The backend (scheduler, host) cannot be reached: it has not answered several polls in a
+    row, the connection could not be made or was lost, or the authentication failed."""
 
 
 class SubmitError(BackendError):
@@ -78,8 +100,39 @@ class RemoteCommandError(BackendError):
         super().__init__(f"command failed on {host} (exit {returncode}): {command}\n{tail}")
 
 
-class HostKeyError(BackendError):
+class HostKeyError(BackendConnectionError):
     """The SSH host key is unknown or has changed: strict checking refused it."""
+
+
+class PoolError(BackendError, RuntimeError):
+    """The warm pool cannot serve this request (the caller falls back to a cold dispatcher)."""
+
+
+class KernelDiedError(TramwayJupyterError, RuntimeError):
+    """The kernel process ended while a cell was running."""
+
+
+class CellTimeoutError(TramwayJupyterError, TimeoutError):
+    """A cell ran longer than the task timeout and was interrupted."""
+
+
+class RecordNotFoundError(TramwayJupyterError, KeyError):
+    """No task of the batch recorded this name (the message lists the names recorded)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class RequestError(TramwayJupyterError, ValueError):
+    """A request to the server extension is malformed (HTTP 400)."""
+
+
+class NotFoundError(TramwayJupyterError, LookupError):
+    """The batch, task, log or notebook a request names does not exist (HTTP 404)."""
+
+
+class ConflictError(TramwayJupyterError):
+    """The request is valid but cannot be served in the current state (HTTP 409)."""
 
 
 class JobFailedError(TramwayJupyterError):

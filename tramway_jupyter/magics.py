@@ -13,12 +13,11 @@ from typing import Any, NoReturn
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
+from .capture.parameters import preview_values
 from .capture.pipeline import Pipeline
-from .capture.template import STANDARD_PARAMETERS
 from .exceptions import CaptureError, TramwayJupyterError
 from .run_options import add_run_options, run_kwargs
 
-PREVIEW_DIR = "tramway-preview"
 BATCHES_DIR = "tramway-batches"
 
 
@@ -98,17 +97,8 @@ class TramwayMagics(Magics):
     def _preview_defaults(self) -> None:
         """Give the preview the parameters every task receives, where the cell did not set them."""
         ns = self._shell.user_ns
-        for k, v in STANDARD_PARAMETERS.items():
-            ns.setdefault(k, v)
-        if ns.get("output_dir") in (None, "."):
-            src = ns.get("source")
-            stem = os.path.basename(str(src)).split(".")[0] if src else "preview"
-            ns["output_dir"] = os.path.abspath(os.path.join(PREVIEW_DIR, stem))
+        ns.update(preview_values(ns))
         os.makedirs(ns["output_dir"], exist_ok=True)
-        if ns.get("roi_file") is None and ns.get("source") and ns.get("roi_index") is not None:
-            from .analysis.rois import roi_file_for
-
-            ns["roi_file"] = str(roi_file_for(str(ns["source"])))
 
     # -- commands -----------------------------------------------------------------------
     def _command(self, line: str) -> Any:

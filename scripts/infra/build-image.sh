@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the sandbox image used with the apptainer stand-in: build-image.sh IMAGE_DIR JOBENV
 #
-# Why not debootstrap: it takes ~100 s (notes/slurm-ssh-testbed.md §9). The image is instead a
+# Why not debootstrap: it takes ~100 s on this kind of machine. The image is instead a
 # directory made of HARD LINKS (cp -al, ~3 s, no extra disk space) to this host's /usr, a minimal
 # /etc, and the job environment copied to /opt/venv (a path that does not exist on the host, so a
 # worker that reports sys.executable == /opt/venv/bin/python provably ran inside the image). Inside

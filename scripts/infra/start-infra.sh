@@ -14,7 +14,6 @@
 # Writes $INFRA_DIR/infra.env (INFRA_DIR defaults to REPO/.infra); `source` it before the tests.
 # Knobs: INFRA_DIR, INFRA_SSH_PORT, INFRA_SSH_USER, INFRA_JOBENV, INFRA_OPT, INFRA_OVERSUBSCRIBE=NO,
 #        INFRA_SKIP_CONTAINER=1, INFRA_SKIP_JOBENV=1.
-# Follows ../shared/notes/slurm-ssh-testbed.md (facts measured on this machine kind).
 set -euo pipefail
 umask 022
 T0=$(date +%s.%N)

@@ -1,5 +1,6 @@
 """A real ``jupyter lab`` (with the tramway-jupyter server and lab extensions) driven by
-pytest-playwright on Debian's chromium. See notes/jupyterlab-extension.md for why."""
+pytest-playwright on Debian's chromium: Playwright's own browser download is not reachable here
+(scripts/setup-lab-tests.sh installs it)."""
 
 from __future__ import annotations
 

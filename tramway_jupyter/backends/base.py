@@ -94,8 +94,3 @@ def get_backend(name: str) -> type[Backend]:
     except KeyError:
         known = ", ".join(sorted(_REGISTRY))
         raise UnknownBackendError(f"no backend named {name!r}; known backends: {known}") from None
-
-
-def known_backends() -> list[str]:
-    _load_builtin_and_entry_points()
-    return sorted(_REGISTRY)

@@ -21,17 +21,9 @@ from .base import Backend, JobVerdict, register_backend
 from .context import BatchContext
 from .local_runner import parse_mem
 from .procs import is_alive, process_id, signal_group
-from .profiles import Profile
+from .profiles import Profile, cpu_count, default_workers
 
 logger = logging.getLogger("tramway_jupyter.local")
-
-
-def cpu_count() -> int:
-    """The CPUs this process may run on (its affinity mask, else the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def resolve_local_profile(profile: Profile) -> Profile:
@@ -59,7 +51,7 @@ class LocalBackend(Backend):
 
     @property
     def workers(self) -> int:
-        return int(self.profile.workers or cpu_count())
+        return default_workers(self.profile.workers)
 
     def _start_dispatcher(self, batch: BatchContext, argv: list[str], log: str) -> int:
         """Start the batch's detached dispatcher; return its pid."""

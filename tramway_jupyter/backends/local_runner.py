@@ -349,13 +349,13 @@ class Dispatcher:
 
 def main(argv: Sequence[str] | None = None, *, fork_workers: bool = False) -> int:
     """Run the dispatcher; ``fork_workers``: fork the workers from this (pre-imported) process."""
-    from .profiles import Profile
+    from .profiles import Profile, default_workers
 
     p = argparse.ArgumentParser(prog="python -m tramway_jupyter.backends.local_runner")
     p.add_argument("batch_dir")
     p.add_argument("jobs", nargs="+", type=int)
     p.add_argument("--store", required=True)
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--workers", type=int, default=default_workers())
     p.add_argument("--mem", type=int, default=None, help="per-worker memory limit (bytes)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,

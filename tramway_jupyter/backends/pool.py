@@ -53,6 +53,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..exceptions import PoolError
 from ..paths import data_home
 from .procs import run_forked_child
 
@@ -74,10 +75,6 @@ IMPORT_ENV = ("PYTHONPATH", "PYTHONHASHSEED", "OMP_NUM_THREADS", "OPENBLAS_NUM_T
 #: The matplotlib backend a worker's shell sets by default (``jobs.shell_engine._INLINE``).
 _INLINE = "module://matplotlib_inline.backend_inline"
 _CONNECT_TIMEOUT = 120.0  # the first request waits for the daemon's imports
-
-
-class PoolError(RuntimeError):
-    """The warm pool cannot serve this request (the caller falls back to a cold dispatcher)."""
 
 
 # -- settings ---------------------------------------------------------------------------------

@@ -34,6 +34,19 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def default_workers(workers: int | None = None) -> int:
+    """The number of worker processes: ``workers`` if set, else one per CPU (:func:`cpu_count`)."""
+    return int(workers) if workers else cpu_count()
+
+
 @dataclass
 class Profile:
     """Settings of one backend target. Subclass it with class attributes to define a profile in code."""
@@ -41,7 +54,7 @@ class Profile:
     name: str = "local"
     backend: str = "local"  # "inline", "local" or "slurm"
     # local
-    workers: int | None = None  # local worker processes (default: number of cores)
+    workers: int | None = None  # local worker processes (default: default_workers())
     oversubscribe: bool = False  # allow more local workers than CPUs (else capped, with a warning)
     warm_pool: bool = True  # fork local workers from the per-user warm pool (backends/pool.py)
     pool_idle_timeout: float | None = None  # s before an idle warm pool exits (default 600)

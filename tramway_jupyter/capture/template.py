@@ -13,16 +13,10 @@ from typing import Any
 import nbformat
 
 from ..exceptions import CaptureError, TemplateError
+from .parameters import STANDARD_PARAMETERS
 from .pipeline import Pipeline
 
-#: Parameters every task receives; defaults are added when the parameters cell lacks them.
-STANDARD_PARAMETERS: dict[str, Any] = {
-    "source": None,
-    "roi_index": None,
-    "roi_file": None,
-    "output_dir": ".",
-    "task_id": None,
-}
+__all__ = ["STANDARD_PARAMETERS", "build_template", "pipeline_from_notebook", "write_template"]
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 

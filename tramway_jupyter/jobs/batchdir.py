@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..capture.parameters import output_dir
 from .journal import LOCAL_JOURNAL, JournalReader, append, job_journal_name
 from .plan_model import Plan
 from .status import TaskStatus
@@ -119,7 +120,7 @@ class BatchDir:
         return self.root / LOGS_DIR / f"job-{job_index}-a{attempt}.log"
 
     def output_dir(self, file_key: str) -> Path:
-        return self.root / OUTPUTS_DIR / file_key
+        return output_dir(self.root / OUTPUTS_DIR, file_key)  # the one rule, capture.parameters
 
     def create(self) -> None:
         for sub in (TEMPLATES_DIR, NOTEBOOKS_DIR, RESULTS_DIR, STATUS_DIR, LOGS_DIR, OUTPUTS_DIR):

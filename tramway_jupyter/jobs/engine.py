@@ -19,6 +19,7 @@ from typing import Any
 
 from jupyter_client.manager import KernelManager
 
+from ..exceptions import CellTimeoutError, KernelDiedError
 from .nbjson import output_from_msg
 from .outputs import OutputCollector
 from .status import TaskError
@@ -88,14 +89,6 @@ __tj_install()
 del __tj_install
 """
 _RESET_CODE = "get_ipython()._tj_reset()\n"
-
-
-class KernelDiedError(RuntimeError):
-    """The kernel process ended while a cell was running."""
-
-
-class CellTimeoutError(TimeoutError):
-    """A cell ran longer than the task timeout and was interrupted."""
 
 
 @dataclass

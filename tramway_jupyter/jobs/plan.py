@@ -13,12 +13,14 @@ import hashlib
 import math
 import os
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
+from ..capture.parameters import file_key
 from ..capture.pipeline import Pipeline
 from ..exceptions import PlanError
 from .plan_model import Job, Plan, StageSpec, Task
@@ -141,28 +143,39 @@ def resolve_rois(path: str, rois: str | None) -> tuple[str | None, tuple[int, ..
     return rf, tuple(selection)
 
 
-def file_key(index: int, path: str) -> str:
-    stem = os.path.basename(path)
-    for ext in (".txt", ".rpt", ".trxyt", ".csv"):
-        if stem.endswith(ext):
-            stem = stem[: -len(ext)]
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")[:40] or "data"
-    return f"f{index:03d}-{slug}"
+#: A file changed less than this long ago (ns) is hashed again at each call, never memoised: a
+#: rewrite within the timestamp resolution of its file system (1 or 2 s on some) keeps its stat.
+RECENT_CHANGE_NS = 2_000_000_000
+
+_Stamp = tuple[int, int, int, int, int]
 
 
-def hash_file(path: str | None, _cache: dict[tuple[str, float, int], str] = {}) -> str:  # noqa: B006
-    """sha256 of a file's content (memoised on path, mtime and size for this process)."""
+def hash_file(path: str | None,
+              _cache: dict[str, tuple[_Stamp, str]] = {}) -> str:  # noqa: B006
+    """sha256 of a file's content.
+
+    Memoised for this process on the file's identity and change times (device, inode, size,
+    mtime and ctime in ns), except for a file changed within the last 2 s
+    (:data:`RECENT_CHANGE_NS`), hashed again each time: a rewrite of the same size within the
+    timestamp resolution is then never mistaken for the file already hashed.
+    """
     if path is None:
         return ""
     st = os.stat(path)
-    key = (path, st.st_mtime, st.st_size)
-    if key not in _cache:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        _cache[key] = h.hexdigest()
-    return _cache[key]
+    stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    hit = _cache.get(path)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    digest = h.hexdigest()
+    if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) >= RECENT_CHANGE_NS:
+        _cache[path] = (stamp, digest)
+    else:
+        _cache.pop(path, None)
+    return digest
 
 
 def _fingerprint(template_digest: str, params: dict[str, Any], source_hash: str, roi_hash: str,
@@ -215,6 +228,8 @@ def make_plan(
         rf, roi_idx = resolve_rois(path, rois)
         files.append(DataFile(path=path, key=file_key(i, path), roi_file=rf, rois=roi_idx))
     digests = template_digests or {}
+    # each file hashed once per plan (a file just written is not memoised across calls)
+    hashes = {f.key: (hash_file(f.path), hash_file(f.roi_file)) for f in files}
     stages = tuple(StageSpec(name=s.name, per=s.per, template=f"templates/{s.name}.ipynb")
                    for s in pipeline.stages)
 
@@ -229,8 +244,7 @@ def make_plan(
             rois_here: Sequence[int | None] = (
                 [None] if spec.per == "file" or f.rois is None else list(f.rois)
             )
-            src_hash = hash_file(f.path)
-            roi_hash = hash_file(f.roi_file)
+            src_hash, roi_hash = hashes[f.key]
             for r in rois_here:
                 deps: list[Task] = []
                 for up_spec, up_index, up_by_file in produced:

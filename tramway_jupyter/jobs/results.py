@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import msgspec
 
-from ..exceptions import JobFailedError, TramwayJupyterError
+from ..exceptions import JobFailedError, RecordNotFoundError
 from .batchdir import BatchDir
 from .record import _NOT_JSONABLE, to_jsonable
 from .states import ACTIVE_VALUES, RETRYABLE_VALUES
@@ -37,12 +37,6 @@ RECORDS_CACHE = 32
 _UNFINISHED = tuple(sorted(ACTIVE_VALUES))
 _NOT_DONE = tuple(sorted(RETRYABLE_VALUES | ACTIVE_VALUES))
 
-
-class RecordNotFoundError(TramwayJupyterError, KeyError):
-    """No task of the batch recorded this name (the message lists the names recorded)."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
 
 
 @dataclass

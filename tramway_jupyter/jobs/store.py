@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import BatchNotFoundError, StoreError
+from ..exceptions import BatchNotFoundError, StoreCorruptError, StoreError
 from ..paths import default_store_path
 from .plan_model import Job
 from .states import FINAL_VALUES, State, batch_state
@@ -196,20 +196,6 @@ def _task_row(r: sqlite3.Row) -> TaskRow:
 
 _TASK_COLS = [f for f in TaskRow.__dataclass_fields__]
 _JOB_COLS = [f for f in JobRow.__dataclass_fields__]
-
-
-class StoreCorruptError(StoreError):
-    """The job store file is damaged (not a database, truncated, malformed).
-
-    ``tramway-jupyter doctor`` keeps it aside and rebuilds a store from the batch directories.
-    """
-
-    def __init__(self, path: Path, why: str) -> None:
-        self.path = path
-        super().__init__(
-            f"the job store {path} is damaged ({why}); run `tramway-jupyter doctor` to keep it "
-            f"aside (as {path.name}.corrupt-<time>) and rebuild the store from the batch "
-            f"directories")
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -4,10 +4,14 @@
 
 ``JOB`` is a job index of the batch's plan (a Slurm array element's batch script finds it
 in the array's ``slurm/<name>.jobs`` file, see ``backends/slurm_arrays.py``).
-For each task the worker checks that its upstream tasks are done, parameterizes the stage's
-template with papermill, runs it in one warm kernel shared by the job's tasks (or a fresh kernel
-per task when the plan says ``isolate``), and writes the output notebook, the recorded results
-and the status file (atomically; the status file is the truth). With ``--store`` (local
+For each task the worker checks that its upstream tasks are done, injects the task's parameters
+after the template's ``parameters`` cell (an ``injected-parameters`` cell written as papermill
+writes it, by :mod:`.parameters`: papermill itself is not imported), runs the cells one by one,
+and writes the output notebook, the recorded results and the status file (atomically; the status
+file is the truth). The cells run in IPython inside the worker process (the plan's ``engine``
+``"shell"``, the default, see :mod:`.shell_engine`) or in a warm ipykernel (``"kernel"``), reset
+between tasks and kept for the job's tasks and, when the worker serves many jobs, across jobs;
+``isolate`` gives each task a fresh ipykernel. With ``--store`` (local
 backends) it also records each transition in the job store, for live views.
 
 This module imports neither IPython, nor jupyter_server, nor paramiko: it runs in lean containers.
@@ -29,6 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..capture.parameters import task_values
 from . import nbjson
 from .batchdir import BatchDir, atomic_write_text, task_log_relpath
 from .engine import CellTimeoutError, KernelDiedError, WarmKernel
@@ -223,16 +228,12 @@ class JobRunner:
         return bad
 
     def parameters(self, task: Task) -> dict[str, Any]:
+        """The task's parameters: the batch's, then the standard ones (capture.parameters)."""
         out_dir = self.dir.output_dir(task.file_key)
         out_dir.mkdir(parents=True, exist_ok=True)
-        return {
-            **task.params,
-            "source": self.map(task.source),
-            "roi_index": task.roi_index,
-            "roi_file": self.map(task.roi_file),
-            "output_dir": str(out_dir),
-            "task_id": task.task_id,
-        }
+        return {**task.params, **task_values(
+            source=self.map(task.source), roi_index=task.roi_index,
+            roi_file=self.map(task.roi_file), output_dir=out_dir, task_id=task.task_id)}
 
     def run_task(self, task: Task) -> bool:
         started = time.time()

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from ..backends.context import BatchContext
+from ..backends.profiles import default_workers
 from ..exceptions import BackendUnavailableError, TramwayJupyterError
 from ..jobs.batchdir import BatchDir
 from ..jobs.results import Results
@@ -239,7 +240,7 @@ class Batch:
         attempt = max(r.attempt for r in rows) + 1
         new_plan = group_jobs(plan, [r.task_id for r in rows],
                               tasks_per_job=tasks_per_job or meta.get("tasks_per_job"),
-                              workers=int(meta.get("workers") or 1),
+                              workers=default_workers(meta.get("workers")),
                               backend=self.profile.backend, attempt=attempt)
         new_jobs = new_plan.jobs[len(plan.jobs):]
         self.dir.write_plan(new_plan)

@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from ..backends.profiles import Profile, get_profile
+from ..backends.profiles import Profile, default_workers, get_profile
 from ..capture.pipeline import Pipeline
 from ..capture.template import build_template, write_template
 from ..exceptions import CaptureError
@@ -87,7 +87,7 @@ def submit(
     templates = {st.name: build_template(pipeline, st.name, notebook=notebook)
                  for st in pipeline.stages}
     digests = {name: _template_digest(nb) for name, nb in templates.items()}
-    n_workers = int(prof.workers or os.cpu_count() or 1)
+    n_workers = default_workers(prof.workers)
     plan = make_plan(batch_id, pipeline, data, rois=rois, params=params,
                      template_digests=digests, tasks_per_job=tasks_per_job or prof.tasks_per_job,
                      workers=n_workers, backend=prof.backend, isolate=prof.isolate,
@@ -145,7 +145,7 @@ def check_param_names(pipeline: Pipeline, params: dict[str, Any] | None, *,
     """Refuse parameter overrides the parameters cell does not define (unless ``allow_new``)."""
     if not params:
         return
-    from ..capture.template import STANDARD_PARAMETERS
+    from ..capture.parameters import STANDARD_PARAMETERS
 
     per_task = sorted(set(params) & set(STANDARD_PARAMETERS))
     if per_task:

@@ -19,7 +19,13 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 
-from ..exceptions import BatchNotFoundError, TramwayJupyterError
+from ..exceptions import (
+    BatchNotFoundError,
+    ConflictError,
+    NotFoundError,
+    RequestError,
+    TramwayJupyterError,
+)
 from ..jobs.batchdir import BatchDir
 from ..jobs.states import State
 from ..jobs.store import TASK_SORT_KEYS, BatchRow, Store, TaskRow
@@ -49,18 +55,6 @@ MAX_LIMIT = 1000
 #: A task's one-line error is cut to this many characters in listings (whole in ``task()``).
 LISTED_ERROR_CHARS = 300
 _BAD_ID_CHARS = frozenset("/\\\x00")
-
-
-class RequestError(TramwayJupyterError, ValueError):
-    """The request is malformed (HTTP 400)."""
-
-
-class NotFoundError(TramwayJupyterError, LookupError):
-    """The batch, task, log or notebook does not exist (HTTP 404)."""
-
-
-class ConflictError(TramwayJupyterError):
-    """The request is valid but cannot be served in the current state (HTTP 409)."""
 
 
 class BatchHandle(Protocol):

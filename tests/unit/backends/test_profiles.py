@@ -106,3 +106,22 @@ def test_check_script_quotes_and_wraps_the_container():
     script = pc.check_script(prof, "/scratch/a b", "/home/u/img.sif")
     assert "'/scratch/a b'" in script
     assert "module load apptainer && apptainer exec --bind '/scratch/a b' /home/u/img.sif python3 -c" in script
+
+
+def test_one_default_worker_count():
+    """Every place that needs a worker count takes it from profiles.default_workers."""
+    import os
+    from pathlib import Path
+
+    import tramway_jupyter
+    from tramway_jupyter.backends.local import LocalBackend
+    from tramway_jupyter.backends.profiles import cpu_count, default_workers
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert default_workers() == default_workers(None) == default_workers(0) == cpu_count() == cpus
+    assert default_workers(3) == 3
+    assert LocalBackend(Profile()).workers == cpus and LocalBackend(Profile(workers=2)).workers == 2
+    root = Path(tramway_jupyter.__file__).parent
+    others = [str(p.relative_to(root)) for p in root.rglob("*.py") if p.name != "profiles.py"
+              and ("os.cpu_count(" in p.read_text() or "sched_getaffinity" in p.read_text())]
+    assert others == [], f"a worker-count fallback outside profiles.default_workers: {others}"

@@ -69,3 +69,43 @@ def test_file_key_is_safe():
     k = file_key(3, "/x/it's a \"file\" $(rm -rf ~).rpt.txt")
     assert k.startswith("f003-")
     assert all(c.isalnum() or c in "._-" for c in k)
+
+
+def test_hash_file_sees_a_same_size_rewrite_with_the_same_mtime(tmp_path):
+    import os
+
+    from tramway_jupyter.jobs.plan import hash_file
+
+    f = tmp_path / "a.rpt.txt"
+    f.write_text("1 0 0 0\n")
+    before = os.stat(f)
+    h1 = hash_file(str(f))
+    assert hash_file(str(f)) == h1
+    f.write_text("2 0 0 0\n")  # same size
+    os.utime(f, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the same mtime
+    after = os.stat(f)
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert hash_file(str(f)) != h1
+
+
+def test_hash_file_memo_keyed_on_identity_and_change_times(tmp_path, monkeypatch):
+    import os
+
+    from tramway_jupyter.jobs import plan
+
+    monkeypatch.setattr(plan, "RECENT_CHANGE_NS", 0)  # memoise even files just written
+    f = tmp_path / "old.txt"
+    f.write_text("abc")
+    h = plan.hash_file(str(f))
+    st = os.stat(f)
+    f.write_text("abd")  # same size, same mtime: its ctime tells
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    h2 = plan.hash_file(str(f))
+    assert h2 != h
+    # replaced by another file (a new inode) of the same size and mtime: hashed again
+    st = os.stat(f)
+    g = tmp_path / "new.txt"
+    g.write_text("xyz")
+    os.utime(g, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(g, f)
+    assert plan.hash_file(str(f)) not in (h, h2)
