@@ -45,6 +45,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
+#: Seconds spent retrying a host that has not answered yet in this process.
+FIRST_CONNECT_FOR = 2.0
+
+
 class SSHConnection(Connection):
     """Commands over SSH (paramiko): one transport reused, keep-alives, reconnect with back-off."""
 
@@ -153,7 +157,11 @@ class SSHConnection(Connection):
         self._client = None
 
     def _transport_with_backoff(self) -> Any:
-        deadline = time.monotonic() + self.reconnect_for
+        """The transport, reconnecting with back-off for ``reconnect_for`` seconds once the
+        host has answered (a dropped link comes back); a host that never answered is not waited
+        for (a wrong host name or port, a host down): two tries, then the error."""
+        window = self.reconnect_for if self.connects else min(self.reconnect_for, FIRST_CONNECT_FOR)
+        deadline = time.monotonic() + window
         delay = 0.5
         while True:
             try:
@@ -164,10 +172,11 @@ class SSHConnection(Connection):
                 if time.monotonic() + delay > deadline:
                     raise BackendUnavailableError(
                         f"cannot connect to {self.where} ({type(exc).__name__}: {exc}); tried for"
-                        f" {self.reconnect_for:.0f} s"
+                        f" {window:.0f} s"
                     ) from exc
-                logger.warning("connection to %s failed (%s); retrying in %.1f s",
-                               self.where, exc, delay)
+                logger.log(logging.WARNING if self.connects else logging.DEBUG,
+                           "connection to %s failed (%s); retrying in %.1f s",
+                           self.where, exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 8.0)
 
