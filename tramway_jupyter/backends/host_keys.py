@@ -81,7 +81,7 @@ def reject_unknown_host_policy(known_hosts: str, port: int) -> Any:
     """A paramiko ``MissingHostKeyPolicy`` that raises :func:`unknown_host_error`."""
     import paramiko
 
-    class _Reject(paramiko.MissingHostKeyPolicy):
+    class _Reject(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
         def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
             raise unknown_host_error(hostname, port, key, known_hosts)
 

@@ -15,6 +15,7 @@ import sys
 import time
 import warnings
 
+from ..exceptions import PoolError
 from ..jobs.states import ACTIVE_VALUES, State
 from ..jobs.sync import sync
 from .base import Backend, JobVerdict, register_backend
@@ -61,7 +62,7 @@ class LocalBackend(Backend):
         if pool.enabled(self.profile):
             try:
                 return pool.dispatch(argv, cwd=root, log=log, profile=self.profile)
-            except (pool.PoolError, OSError, ValueError, subprocess.SubprocessError) as exc:
+            except (PoolError, OSError, ValueError, subprocess.SubprocessError) as exc:
                 logger.warning("warm worker pool unavailable (%s): starting cold workers", exc)
         with open(log, "ab") as fh:
             proc = subprocess.Popen(

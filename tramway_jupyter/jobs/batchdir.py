@@ -26,7 +26,7 @@ import secrets
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..capture.parameters import output_dir
 from .journal import LOCAL_JOURNAL, JournalReader, append, job_journal_name
@@ -145,7 +145,7 @@ class BatchDir:
         atomic_write_text(self.info_path, json.dumps(info, indent=1))
 
     def read_info(self) -> dict[str, Any]:
-        return json.loads(self.info_path.read_text())
+        return cast(dict[str, Any], json.loads(self.info_path.read_text()))
 
     # -- task statuses ----------------------------------------------------------------
     def _job_of_task(self, task_id: str) -> int | None:

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from jupyter_client.manager import KernelManager
 
@@ -162,7 +162,7 @@ class WarmKernel:
             return None
         _, parts = self._session.feed_identities(self._iopub.recv_multipart(copy=False),
                                                  copy=False)
-        return self._session.deserialize(parts, content=True, copy=False)
+        return cast(dict[str, Any], self._session.deserialize(parts, content=True, copy=False))
 
     def _wait_iopub_parent(self, msg_id: str, timeout: float) -> bool:
         end = time.monotonic() + timeout

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from typing import Any
+from typing import Any, cast
 
 
 def read_notebook(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -17,7 +17,7 @@ def read_notebook(path: str | os.PathLike[str]) -> dict[str, Any]:
         nb = json.load(fh)
     if nb.get("nbformat") != 4:
         raise ValueError(f"{path}: only nbformat 4 notebooks are supported")
-    return nb
+    return cast(dict[str, Any], nb)
 
 
 def _source(text: str | list[str]) -> str:

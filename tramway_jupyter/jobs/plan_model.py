@@ -9,7 +9,7 @@ on any host and in any container.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import msgspec
 
@@ -51,7 +51,7 @@ class Task(msgspec.Struct, frozen=True, gc=False):
     job_index: int = -1
 
     def to_json(self) -> dict[str, Any]:
-        return msgspec.to_builtins(self)
+        return cast(dict[str, Any], msgspec.to_builtins(self))
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Task:
@@ -66,7 +66,7 @@ class Job(msgspec.Struct, frozen=True, gc=False):
     attempt: int = 1
 
     def to_json(self) -> dict[str, Any]:
-        return msgspec.to_builtins(self)
+        return cast(dict[str, Any], msgspec.to_builtins(self))
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Job:
@@ -123,7 +123,7 @@ class Plan(msgspec.Struct, frozen=True, dict=True):
                                        tasks=self.tasks if tasks is None else tasks)
 
     def to_json(self) -> dict[str, Any]:
-        return msgspec.to_builtins(self)
+        return cast(dict[str, Any], msgspec.to_builtins(self))
 
     def encode(self) -> bytes:
         """The content of plan.json."""

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..exceptions import StoreCorruptError
 from .batchdir import BatchDir
 from .states import State, job_outcome
 from .status import TaskStatus
-from .store import Store, StoreCorruptError, check_store_file
+from .store import Store, check_store_file
 
 #: Error of a task whose state the rebuilt store cannot know.
 UNKNOWN_AFTER_REBUILD = ("state unknown after the job store was rebuilt from the batch directory; "

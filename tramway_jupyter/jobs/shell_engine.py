@@ -21,7 +21,8 @@ import sys
 import threading
 from typing import Any
 
-from .engine import CellResult, CellTimeoutError, strip_ansi
+from ..exceptions import CellTimeoutError
+from .engine import CellResult, strip_ansi
 from .outputs import OutputCollector
 from .status import TaskError
 
@@ -93,17 +94,18 @@ def _make_shell_class() -> Any:
         def clear_output(self, wait: bool = False) -> None:
             cap = capture_of(self.shell)
             if cap is None:
-                return super().clear_output(wait)
+                super().clear_output(wait)  # type: ignore[no-untyped-call]
+                return
             cap.sink.clear()
 
     class CapturingDisplayHook(DisplayHook):
         def start_displayhook(self) -> None:
             if capture_of(self.shell) is None:
-                super().start_displayhook()
+                super().start_displayhook()  # type: ignore[no-untyped-call]
 
         def write_output_prompt(self) -> None:
             if capture_of(self.shell) is None:
-                super().write_output_prompt()
+                super().write_output_prompt()  # type: ignore[no-untyped-call]
 
         def write_format_data(self, format_dict: dict[str, Any],
                               md_dict: dict[str, Any] | None = None) -> None:
@@ -115,7 +117,7 @@ def _make_shell_class() -> Any:
 
         def finish_displayhook(self) -> None:
             if capture_of(self.shell) is None:
-                super().finish_displayhook()
+                super().finish_displayhook()  # type: ignore[no-untyped-call]
 
     class TaskShell(InteractiveShell):
         tj_engine: Any = None

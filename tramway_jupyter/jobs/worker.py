@@ -34,9 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from ..capture.parameters import task_values
+from ..exceptions import CellTimeoutError, KernelDiedError
 from . import nbjson
 from .batchdir import BatchDir, atomic_write_text, task_log_relpath
-from .engine import CellTimeoutError, KernelDiedError, WarmKernel
+from .engine import WarmKernel
 from .outputs import OutputCollector
 from .parameters import codify
 from .plan_model import Job, Plan, Task

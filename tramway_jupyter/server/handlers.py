@@ -27,25 +27,16 @@ import functools
 import json
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from ..exceptions import BatchNotFoundError
+from ..exceptions import BatchNotFoundError, ConflictError, NotFoundError, RequestError
 from .payloads import encode
-from .service import (
-    BatchService,
-    CancelRequest,
-    ConflictError,
-    JobQuery,
-    NotFoundError,
-    RequestError,
-    TaskQuery,
-    check_params,
-)
+from .service import BatchService, CancelRequest, JobQuery, TaskQuery, check_params
 
 T = TypeVar("T")
 Method = Callable[..., Awaitable[None]]
@@ -80,11 +71,11 @@ class TramwayHandler(APIHandler):
 
     @property
     def service(self) -> BatchService:
-        return self.settings["tramway_service"]
+        return cast(BatchService, self.settings["tramway_service"])
 
     @property
     def executor(self) -> Executor:
-        return self.settings["tramway_executor"]
+        return cast(Executor, self.settings["tramway_executor"])
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
