@@ -125,3 +125,29 @@ def test_one_default_worker_count():
     others = [str(p.relative_to(root)) for p in root.rglob("*.py") if p.name != "profiles.py"
               and ("os.cpu_count(" in p.read_text() or "sched_getaffinity" in p.read_text())]
     assert others == [], f"a worker-count fallback outside profiles.default_workers: {others}"
+
+
+class Lab(Profile):
+    """A profile subclass at module level (importable), with behaviour of its own."""
+
+    workers = 3
+    engine = "kernel"
+
+    def describe(self) -> str:
+        return f"lab profile, {self.workers} workers"
+
+
+def test_record_round_trip_keeps_the_subclass():
+    prof = get_profile(Lab).replace(workers=2)
+    record = prof.to_record()
+    assert record["class"].endswith(":Lab")
+    back = Profile.from_record(record)
+    assert type(back) is Lab and back.describe() == "lab profile, 2 workers"
+    assert back.engine == "kernel" and back.name == "lab"
+
+
+def test_record_of_a_class_gone_is_a_plain_profile_with_the_same_values():
+    record = {**Lab().to_record(), "class": "no_such_module_xyz:Lab"}
+    back = Profile.from_record(record)
+    assert type(back) is Profile and back.workers == 3 and back.engine == "kernel"
+
