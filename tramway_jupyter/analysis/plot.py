@@ -12,7 +12,7 @@ import numpy as np
 
 from .maps import UNITS, Maps
 
-__all__ = ["plot_map", "plot_maps", "map_values"]
+__all__ = ["plot_map", "plot_maps", "map_values", "MapGrid"]
 
 LABELS = {"diffusivity": "D", "potential": "V", "force": "|F|", "drift": "|drift|"}
 
@@ -129,6 +129,28 @@ def plot_map(
     return ax
 
 
+class MapGrid:
+    """What :func:`plot_maps` drew: ``figure`` and ``axes`` (one panel per map).
+
+    Jupyter shows the figure once, as it shows pyplot's figures (and as with
+    ``df.plot()`` or ``plt.plot()``, the cell's value is a one-line text). Other attributes
+    are the figure's: ``grid.savefig("maps.png")``, ``grid.suptitle(...)``.
+    """
+
+    def __init__(self, figure: Any, axes: list[Any], variable: str) -> None:
+        self.figure = figure
+        self.axes = axes
+        self.variable = variable
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # never the figure's rich reprs: it is shown once already
+            raise AttributeError(name)
+        return getattr(self.figure, name)
+
+    def __repr__(self) -> str:
+        return f"<MapGrid: {self.variable}, {len(self.axes)} map(s)>"
+
+
 def plot_maps(
     maps_list: Sequence[Maps],
     variable: str = "diffusivity",
@@ -154,7 +176,8 @@ def plot_maps(
 
     Returns
     -------
-    matplotlib.figure.Figure
+    MapGrid
+        The figure and its panels (figure attributes pass through: ``savefig``...).
 
     Raises
     ------
@@ -187,4 +210,4 @@ def plot_maps(
                                cmap=cmap)
     fig.colorbar(sm, ax=[a for a in axes.ravel()[:n]],
                  label=f"{LABELS.get(variable, variable)} ({UNITS.get(variable, '')})")
-    return fig
+    return MapGrid(fig, list(axes.ravel()[:n]), variable)

@@ -86,6 +86,8 @@ def test_plot_maps_shared_scale(tmp_path, dv_maps):
     lims = {tuple(np.round(ax.collections[0].get_clim(), 9)) for ax in fig.axes[:3]}
     assert len(lims) == 1
     fig.savefig(tmp_path / "all.png")
-    plt.close(fig)
+    assert len(fig.axes) == 3 and repr(fig) == "<MapGrid: diffusivity, 3 map(s)>"
+    assert not hasattr(fig, "_repr_html_")  # the figure is shown once, by pyplot
+    plt.close(fig.figure)
     with pytest.raises(ValueError):
         plot_maps([], "diffusivity")
