@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Field", "Uniform", "LinearGradient", "Harmonic", "CallableField",
+__all__ = ["Field", "Uniform", "LinearGradient", "Harmonic", "CallableField", "field_from_description",
            "diffusivity_field", "potential_field"]
 
 Array = np.ndarray
@@ -146,3 +146,20 @@ def potential_field(spec: Any, bounds: Array) -> Field | None:
     if callable(spec):
         return CallableField(spec)
     raise ValueError(f"unknown potential {spec!r}: use None, 'harmonic' or a callable V(x, y)")
+
+
+def field_from_description(desc: dict[str, Any] | None) -> Field | None:
+    """The field a ``describe()`` dict (as in a simulation's ``truth.json``) stands for; None
+    for a user callable (its code is not in the description) or no field."""
+    if not desc:
+        return None
+    name = desc.get("name")
+    if name == "uniform":
+        return Uniform(float(desc["value"]))
+    if name == "gradient":
+        return LinearGradient(float(desc["low"]), float(desc["high"]), float(desc["start"]),
+                              float(desc["stop"]), axis="xy".index(str(desc.get("axis", "x"))))
+    if name == "harmonic":
+        cx, cy = desc["center"]
+        return Harmonic(float(desc["k"]), float(cx), float(cy))
+    return None
