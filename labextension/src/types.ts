@@ -1,25 +1,19 @@
 /**
  * Payloads of the tramway-jupyter REST API (/tramway/api/): the names the sidebar uses for the
  * types generated from tramway_jupyter/server/payloads.py (./generated/api-types.ts, written by
- * `python -m tramway_jupyter.server.schema`; a test fails when it drifts), and the state lists.
+ * `python -m tramway_jupyter.server.schema`; a test fails when it drifts), state lists included.
  */
 
 import type * as api from './generated/api-types';
 
 export type State = api.State;
 
-export const STATES: State[] = [
-  'pending',
-  'queued',
-  'running',
-  'done',
-  'failed',
-  'lost',
-  'cancelled'
-];
-
-export const ACTIVE_STATES: State[] = ['pending', 'queued', 'running'];
-export const RETRYABLE_STATES: State[] = ['failed', 'lost', 'cancelled'];
+export {
+  ACTIVE_STATES,
+  FINAL_STATES,
+  RETRYABLE_STATES,
+  STATES
+} from './generated/api-types';
 
 export type Counts = Partial<Record<State, number>>;
 

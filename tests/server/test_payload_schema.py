@@ -45,7 +45,7 @@ class Color(msgspec.Struct):
 
 def test_the_emitter_on_nullable_unions_maps_refs_and_docs(monkeypatch):
     monkeypatch.setattr(schema, "PAYLOADS", (Color,))
-    text = schema.render()
+    text = schema.render().split("\n\n/** Every state")[0] + "\n"
     assert text.endswith(
         "\n/**\n * A doc.\n *\n * Two lines, `code`.\n */\nexport interface Color {\n"
         "  name: 'green' | 'red';\n  tags: (string | null)[];\n  by: Record<string, number>;\n"
@@ -77,3 +77,15 @@ async def test_every_reply_fits_its_payload(jp_fetch, payload, path):
     if isinstance(got, payloads.TaskDetail):
         assert got.status is not None and got.status.error is not None
         assert got.status.error.ename == "ValueError"
+
+
+def test_generated_state_lists_follow_jobs_states():
+    from tramway_jupyter.jobs.states import ACTIVE_STATES, RETRYABLE_STATES, State
+
+    text = schema.render()
+    assert "export const STATES: State[] = [\n" + "".join(
+        f"  '{s.value}',\n" for s in State).rstrip(",\n") + "\n];" in text
+    active = ", ".join(f"'{s.value}'" for s in State if s in ACTIVE_STATES)
+    retry = ", ".join(f"'{s.value}'" for s in State if s in RETRYABLE_STATES)
+    assert f"export const ACTIVE_STATES: State[] = [{active}];" in text
+    assert f"export const RETRYABLE_STATES: State[] = [{retry}];" in text

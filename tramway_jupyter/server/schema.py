@@ -116,12 +116,38 @@ def _definition(name: str, schema: dict[str, Any]) -> list[str]:
     return out
 
 
+def _state_lists() -> list[str]:
+    """The state sets of ``jobs/states.py``, in the enum's order, as constants."""
+    from ..jobs.states import ACTIVE_STATES, FINAL_STATES, RETRYABLE_STATES, State
+
+    lines: list[str] = []
+    for name, doc, members in (
+        ("STATES", "Every state, in the order of jobs/states.py.", list(State)),
+        ("ACTIVE_STATES", "Not ended yet.", [s for s in State if s in ACTIVE_STATES]),
+        ("FINAL_STATES", "Ended (for this attempt).", [s for s in State if s in FINAL_STATES]),
+        ("RETRYABLE_STATES", "What `retry` runs again.",
+         [s for s in State if s in RETRYABLE_STATES]),
+    ):
+        items = ", ".join(f"'{s.value}'" for s in members)
+        one = f"export const {name}: State[] = [{items}];"
+        lines += ["", f"/** {doc} */"]
+        if len(one) <= _WIDTH:
+            lines.append(one)
+        else:
+            lines += [f"export const {name}: State[] = ["]
+            lines += [f"  '{s.value}'," for s in members]
+            lines[-1] = lines[-1].rstrip(",")
+            lines.append("];")
+    return lines
+
+
 def render() -> str:
     """The text of the generated TypeScript file."""
     _, defs = msgspec.json.schema_components(PAYLOADS, ref_template="#/$defs/{name}")
     lines = _HEADER.splitlines()
     for name in sorted(defs):
         lines += [""] + _definition(name, defs[name])
+    lines += _state_lists()
     return "\n".join(lines) + "\n"
 
 

@@ -207,3 +207,23 @@ export interface TaskStatus {
   cached_from: string | null;
   updated: number | null;
 }
+
+/** Every state, in the order of jobs/states.py. */
+export const STATES: State[] = [
+  'pending',
+  'queued',
+  'running',
+  'done',
+  'failed',
+  'lost',
+  'cancelled'
+];
+
+/** Not ended yet. */
+export const ACTIVE_STATES: State[] = ['pending', 'queued', 'running'];
+
+/** Ended (for this attempt). */
+export const FINAL_STATES: State[] = ['done', 'failed', 'lost', 'cancelled'];
+
+/** What `retry` runs again. */
+export const RETRYABLE_STATES: State[] = ['failed', 'lost', 'cancelled'];
