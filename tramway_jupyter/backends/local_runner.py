@@ -29,11 +29,11 @@ import time
 from collections.abc import Sequence
 
 from ..jobs.batchdir import BatchDir
+from ..jobs.memory_limit import memory_message
 from ..jobs.states import State
 from ..jobs.status import TaskError
 from ..jobs.store import Store
 from ..jobs.sync import sync
-from ..jobs.worker import memory_message
 from .context import BatchContext
 from .procs import process_id, run_forked_child
 

@@ -14,6 +14,9 @@ between tasks and kept for the job's tasks and, when the worker serves many jobs
 ``isolate`` gives each task a fresh ipykernel. With ``--store`` (local
 backends) it also records each transition in the job store, for live views.
 
+Its parts: the kernel kept warm (:mod:`.kernel_slot`), the store updates and the job's log
+(:mod:`.worker_report`), the ``--mem`` limit (:mod:`.memory_limit`).
+
 This module imports neither IPython, nor jupyter_server, nor paramiko: it runs in lean containers.
 """
 
@@ -30,7 +33,6 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from ..capture.parameters import task_values
@@ -38,17 +40,16 @@ from ..exceptions import CellTimeoutError, KernelDiedError
 from . import nbjson
 from .batchdir import BatchDir, atomic_write_text, task_log_relpath
 from .engine import WarmKernel
+from .kernel_slot import KernelSlot
+from .memory_limit import current_limit, limit_memory, memory_message
 from .outputs import OutputCollector
 from .parameters import codify
 from .plan_model import Job, Plan, Task
-from .shell_engine import InProcessShell
-from .shell_engine import available as shell_engine_available
 from .states import State
 from .status import TaskError, TaskStatus
+from .worker_report import LOG_FORMAT, JobLog, StoreReporter
 
 logger = logging.getLogger("tramway_jupyter.worker")
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class _Terminated(BaseException):
@@ -76,67 +77,6 @@ class PathMapper:
             if path == local or path.startswith(local.rstrip("/") + "/"):
                 return remote.rstrip("/") + path[len(local.rstrip("/")):]
         return path
-
-
-class StoreReporter:
-    """Mirror status changes into the job store when the worker runs next to it."""
-
-    def __init__(self, store_path: str | None, batch_id: str) -> None:
-        self.store = None
-        self.batch_id = batch_id
-        if store_path:
-            from .store import Store
-
-            self.store = Store(store_path)
-
-    def task(self, task_id: str, status: TaskStatus) -> None:
-        if self.store is None:
-            return
-        try:
-            self.store.update_tasks(self.batch_id, [status.store_update(task_id)])
-        except Exception:  # the status file is the truth; a busy store must not fail a task
-            logger.exception("could not record task %s in the store", task_id)
-
-    def job(self, job_index: int, **fields: Any) -> None:
-        if self.store is None:
-            return
-        try:
-            self.store.update_job(self.batch_id, job_index, **fields)
-        except Exception:
-            logger.exception("could not record job %s in the store", job_index)
-
-
-class KernelSlot:
-    """The worker's kernel, kept warm across the tasks of a job and, when serving, across jobs."""
-
-    def __init__(self) -> None:
-        self.kernel: Any = None
-
-    def get(self, kernel_name: str, cwd: str, *, fresh: bool, then: str,
-            engine: str = "shell") -> Any:
-        """A kernel with a clean namespace that has run ``then``.
-
-        ``engine="shell"``: IPython in this process (see :mod:`.shell_engine`); ``"kernel"``: a
-        warm ipykernel; ``fresh``: a new ipykernel for this task (papermill's isolation).
-        """
-        in_process = not fresh and engine == "shell" and shell_engine_available()
-        kind = InProcessShell if in_process else WarmKernel
-        k = self.kernel
-        if k is not None and (fresh or not k.alive or type(k) is not kind
-                              or k.kernel_name != kernel_name or k.cwd != cwd):
-            self.shutdown()
-        if self.kernel is None:
-            self.kernel = kind(kernel_name, cwd=cwd)
-            self.kernel.start()
-            self.kernel.run(then, silent=True)
-        else:
-            self.kernel.reset(then)
-        return self.kernel
-
-    def shutdown(self) -> None:
-        if self.kernel is not None:
-            self.kernel.shutdown()
-            self.kernel = None
 
 
 _plan_cache: dict[str, tuple[tuple[int, int], Plan]] = {}
@@ -268,9 +208,9 @@ class JobRunner:
         finally:
             sink.finish()  # the cells' output texts, cut to the limit; the log closed
         finished = time.time()
-        if error is not None and error.ename == "MemoryError" and _memory_limit:
+        if error is not None and error.ename == "MemoryError" and (limit := current_limit()):
             detail = f" ({error.evalue})" if error.evalue else ""
-            error.evalue = memory_message(_memory_limit) + detail
+            error.evalue = memory_message(limit) + detail
         if error is not None:
             self._mark_failed_notebook(nb, error)
         kept = self.plan.keeps_notebook(done=error is None)
@@ -346,31 +286,13 @@ def _mapper(bd: BatchDir, path_map: dict[str, str] | None) -> PathMapper:
     return PathMapper(path_map, exact)
 
 
-class _JobLog:
-    """Copy the worker's log records into ``logs/job-J-aK.log`` while a job runs."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> _JobLog:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.handler = logging.FileHandler(self.path)
-        self.handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        logging.getLogger("tramway_jupyter").addHandler(self.handler)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        logging.getLogger("tramway_jupyter").removeHandler(self.handler)
-        self.handler.close()
-
-
 def run_job(batch_dir: str | os.PathLike[str], job_index: int, *, store_path: str | None = None,
             path_map: dict[str, str] | None = None, kernels: KernelSlot | None = None) -> int:
     """Run one job of a batch in this process; return the number of tasks not done."""
     bd = BatchDir(batch_dir)
     runner = JobRunner(bd, job_index, store_path=store_path, path_mapper=_mapper(bd, path_map),
                        kernels=kernels)
-    with _JobLog(bd.job_log_path(job_index, runner.job.attempt)):
+    with JobLog(bd.job_log_path(job_index, runner.job.attempt)):
         return runner.run()
 
 
@@ -396,35 +318,6 @@ def serve(batch_dir: str | os.PathLike[str], *, store_path: str | None = None,
             out.flush()
     finally:
         kernels.shutdown()
-
-
-def format_mem(n: int) -> str:
-    for unit, size in (("TB", 1 << 40), ("GB", 1 << 30), ("MB", 1 << 20)):
-        if n >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{n} bytes"
-
-
-def memory_message(mem: int) -> str:
-    return f"over its memory limit ({format_mem(mem)}): raise --mem"
-
-
-#: The address-space limit of this worker (``--mem``), to name in a task's MemoryError.
-_memory_limit: int | None = None
-
-
-def limit_memory(nbytes: int) -> None:
-    """Cap this process's address space: an allocation beyond raises MemoryError in the task."""
-    import resource
-
-    global _memory_limit
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if hard != resource.RLIM_INFINITY:
-        nbytes = min(nbytes, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (nbytes, hard))
-    _memory_limit = nbytes
-    logger.info("memory limit: %d MB of address space", nbytes >> 20)
 
 
 def _parse_path_map(items: Sequence[str]) -> dict[str, str]:

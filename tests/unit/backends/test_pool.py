@@ -14,7 +14,7 @@ from tramway_jupyter.backends.local_runner import parse_mem
 from tramway_jupyter.backends.procs import is_alive
 from tramway_jupyter.backends.profiles import Profile
 from tramway_jupyter.cli import main as cli_main
-from tramway_jupyter.jobs.worker import format_mem, memory_message
+from tramway_jupyter.jobs.memory_limit import format_mem, memory_message
 
 
 @pytest.fixture
