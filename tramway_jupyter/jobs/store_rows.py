@@ -8,14 +8,15 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from .plan_model import Job
 from .states import FINAL_VALUES, State, batch_state
 
 #: Columns the task listing may be sorted by (``task_page``).
-TASK_SORT_KEYS = frozenset({"rowid", "task_id", "stage", "source", "roi_index", "state",
-                            "attempt", "started", "finished", "duration"})
+TaskSortKey = Literal["rowid", "task_id", "stage", "source", "roi_index", "state", "attempt",
+                      "started", "finished", "duration"]
+TASK_SORT_KEYS = frozenset(get_args(TaskSortKey))
 
 
 @dataclass

@@ -14,12 +14,10 @@ import msgspec
 
 from ..jobs.states import State
 from ..jobs.status import TaskStatus
+from ..jobs.store_rows import TaskSortKey
 
 Order = Literal["asc", "desc"]
 #: Keys the task listing may be sorted by (the store's ``TASK_SORT_KEYS``; a test checks).
-TaskSortKey = Literal["rowid", "task_id", "stage", "source", "roi_index", "state", "attempt",
-                      "started", "finished", "duration"]
-
 
 class BatchInfo(msgspec.Struct):
     """A batch, with its number of tasks per state."""
