@@ -5,10 +5,11 @@ input error, 3 the backend's host cannot be reached or refuses us (unreachable, 
 failed, host key unknown or changed), 130 interrupted, 141 (128 + SIGPIPE) when the reader of the
 output went away (``| head``), as other Unix tools.
 
-Starting is cheap: this package imports the standard library and light modules only, and each subcommand imports
-what it needs (``list`` reads the job store; nbformat, the kernel client, numpy and pandas are
-imported only by the subcommands that use them). For big batches the task tables are summaries
-(counts per state and stage, the first failures, the first rows); ``--all`` streams every row.
+Starting is cheap: this package imports the standard library and light modules only, and
+each subcommand imports what it needs (``list`` reads the job store; nbformat, the kernel
+client, numpy and pandas are imported only by the subcommands that use them). For big batches
+the task tables are summaries (counts per state and stage, the first failures, the first rows);
+``--all`` streams every row.
 When ``--json -`` puts JSON on stdout, every line meant for people goes to stderr.
 
 This package: :func:`main` (errors -> exit codes), :mod:`.parser` (argparse), :mod:`.commands`
