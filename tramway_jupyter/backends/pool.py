@@ -31,6 +31,10 @@ The batches it started run on as detached sessions: they depend neither on the d
 the kernel that asked for them.
 Opt out with the profile key ``warm_pool = false`` or ``TRAMWAY_JUPYTER_WARM_POOL=0``: each
 batch then starts its own dispatcher and worker processes.
+
+This module is what the local backend uses: the settings, the socket's place, the fingerprint,
+the client (:func:`dispatch`, :func:`status`, :func:`stop`, starting the daemon on demand) and the
+command line above. The daemon itself is :mod:`.pool_server`.
 """
 
 from __future__ import annotations
@@ -39,13 +43,9 @@ import argparse
 import fcntl
 import hashlib
 import json
-import logging
 import os
-import select
-import signal
 import socket
 import stat
-import struct
 import subprocess
 import sys
 import time
@@ -55,25 +55,15 @@ from typing import Any
 
 from ..exceptions import PoolError
 from ..paths import data_home
-from .procs import run_forked_child
-
-logger = logging.getLogger("tramway_jupyter.pool")
 
 ENV_WARM_POOL = "TRAMWAY_JUPYTER_WARM_POOL"
 ENV_IDLE = "TRAMWAY_JUPYTER_POOL_IDLE"
 DEFAULT_IDLE_TIMEOUT = 600.0
-#: What the daemon imports once for every worker it forks.
-HEAVY_MODULES = (
-    "numpy", "scipy", "scipy.optimize", "scipy.sparse", "scipy.spatial", "scipy.stats",
-    "pandas", "matplotlib", "matplotlib.pyplot", "IPython", "IPython.core.interactiveshell",
-    "tramway_jupyter.analysis", "tramway_jupyter.jobs.shell_engine", "tramway_jupyter.jobs.worker",
-    "tramway_jupyter.jobs.record", "tramway_jupyter.backends.local_runner",
-)
 #: Environment variables that change what an import does: part of the fingerprint.
 IMPORT_ENV = ("PYTHONPATH", "PYTHONHASHSEED", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
               "MKL_NUM_THREADS", "MPLBACKEND", "MPLCONFIGDIR", "LD_LIBRARY_PATH", "LD_PRELOAD")
 #: The matplotlib backend a worker's shell sets by default (``jobs.shell_engine._INLINE``).
-_INLINE = "module://matplotlib_inline.backend_inline"
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 _CONNECT_TIMEOUT = 120.0  # the first request waits for the daemon's imports
 
 
@@ -161,7 +151,7 @@ def fingerprint() -> str:
     newest, count = _package_mtime()
     parts.append(f"src:{newest!r}:{count}")
     env = {k: os.environ.get(k) for k in IMPORT_ENV}
-    env["MPLBACKEND"] = env["MPLBACKEND"] or _INLINE  # what a worker's shell sets by default
+    env["MPLBACKEND"] = env["MPLBACKEND"] or INLINE_BACKEND  # what a worker's shell sets by default
     parts += [f"{k}={v}" for k, v in env.items()]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
@@ -266,170 +256,7 @@ def stop(timeout: float = 10.0) -> bool:
     return True
 
 
-# -- daemon -----------------------------------------------------------------------------------
-def _preimport() -> None:
-    os.environ.setdefault("MPLBACKEND", _INLINE)  # as a worker's shell sets it before pyplot
-    import importlib
-
-    for name in HEAVY_MODULES:
-        try:
-            importlib.import_module(name)
-        except Exception as exc:  # a missing optional library: the worker imports what it needs
-            logger.info("not pre-imported: %s (%s)", name, exc)
-
-
-class Daemon:
-    def __init__(self, idle: float) -> None:
-        self.idle = idle
-        self.path = socket_path()
-        self.fingerprint = fingerprint()
-        self.children: set[int] = set()
-        self.last = time.monotonic()
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o077)
-        try:
-            self.sock.bind(str(self.path))
-        finally:
-            os.umask(old)
-        self.inode = os.stat(self.path).st_ino
-        self.sock.listen(64)
-
-    def _reap(self) -> None:
-        for pid in list(self.children):
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                done = pid
-            if done:
-                self.children.discard(pid)
-
-    def _socket_is_mine(self) -> bool:
-        try:
-            return os.stat(self.path).st_ino == self.inode
-        except OSError:
-            return False
-
-    def _unlink(self) -> None:
-        try:
-            if os.stat(self.path).st_ino == self.inode:
-                os.unlink(self.path)
-        except OSError:
-            pass
-
-    def run(self) -> None:
-        logger.info("pool daemon %d: fingerprint %s, idle timeout %.0f s", os.getpid(),
-                    self.fingerprint, self.idle)
-        try:
-            while True:
-                ready, _, _ = select.select([self.sock], [], [], 0.5)
-                self._reap()
-                if not ready:
-                    if time.monotonic() - self.last > self.idle:
-                        logger.info("idle for %.0f s: exiting", self.idle)
-                        return
-                    if not self._socket_is_mine():
-                        logger.info("%s removed or replaced: exiting", self.path)
-                        return
-                    continue
-                conn, _ = self.sock.accept()
-                self.last = time.monotonic()
-                try:
-                    if not self._handle(conn):
-                        return
-                except Exception:
-                    logger.exception("request failed")
-                finally:
-                    conn.close()
-        finally:
-            self._unlink()
-            self.sock.close()
-
-    def _handle(self, conn: socket.socket) -> bool:
-        """Answer one request; return False when the daemon must exit."""
-        conn.settimeout(10)
-        if hasattr(socket, "SO_PEERCRED"):  # the directory is 0700 already; check anyway
-            _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(
-                socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
-            if uid != os.getuid():
-                logger.warning("refused a request from uid %d", uid)
-                return True
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = conn.recv(1 << 20)
-            if not chunk:
-                return True
-            data += chunk
-        msg = json.loads(data)
-        op = msg.get("op")
-        me = {"pid": os.getpid(), "fingerprint": self.fingerprint, "idle_timeout": self.idle,
-              "children": sorted(self.children)}
-        if op == "ping":
-            conn.sendall(json.dumps({"ok": True, **me}).encode() + b"\n")
-            return True
-        if op == "stop":
-            self._unlink()
-            conn.sendall(json.dumps({"ok": True, **me}).encode() + b"\n")
-            return False
-        if op != "dispatch":
-            conn.sendall(json.dumps({"ok": False, "error": f"unknown op {op!r}"}).encode() + b"\n")
-            return True
-        if msg.get("fingerprint") != self.fingerprint:
-            logger.info("client fingerprint %s differs: exiting for a fresh daemon",
-                        msg.get("fingerprint"))
-            self._unlink()
-            conn.sendall(json.dumps({"ok": False, "stale": True, "daemon": os.getpid()}).encode()
-                         + b"\n")
-            return False
-        if msg.get("idle_timeout") is not None:
-            self.idle = float(msg["idle_timeout"])
-        pid = self._fork_dispatcher(msg, conn)
-        self.children.add(pid)
-        conn.sendall(json.dumps({"ok": True, "pid": pid, "daemon": os.getpid()}).encode() + b"\n")
-        return True
-
-    def _fork_dispatcher(self, msg: dict[str, Any], conn: socket.socket) -> int:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid:
-            return pid
-
-        def prepare() -> None:  # in the child
-            os.setsid()
-            self.sock.close()
-            conn.close()
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                signal.signal(sig, signal.SIG_DFL)
-            os.environ.clear()
-            os.environ.update(msg["env"])
-            if sys.path and os.path.abspath(sys.path[0] or ".") == os.getcwd():
-                sys.path[0] = msg["cwd"]  # `python -m` puts its cwd first, as a cold worker
-            os.chdir(msg["cwd"])
-            fd = os.open(msg["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
-            os.dup2(fd, 1)
-            os.dup2(fd, 2)
-            os.close(fd)
-            null = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(null, 0)
-            os.close(null)
-            for h in list(logging.root.handlers):
-                logging.root.removeHandler(h)
-
-        def dispatch() -> int:
-            from . import local_runner
-
-            return local_runner.main(msg["argv"], fork_workers=True)
-
-        run_forked_child(prepare, dispatch)
-
-
-def _daemonize() -> None:
-    """Detach: the launching process exits at once, the daemon runs in its own session."""
-    if os.fork():
-        os._exit(0)
-    os.setsid()
-
-
+# -- entry point ------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tramway_jupyter.backends.pool",
                                 description="The warm local worker pool (a fork server).")
@@ -447,15 +274,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         st = status()
         print(json.dumps(st) if st else "no pool running")
         return 0
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    idle = args.idle_timeout if args.idle_timeout is not None else idle_timeout()
-    if args.daemonize:
-        _daemonize()
-    daemon = Daemon(idle)  # bind first: clients queue on the socket while we import
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
-    _preimport()
-    daemon.run()
+    from .pool_server import serve
+
+    serve(args.idle_timeout if args.idle_timeout is not None else idle_timeout(),
+          daemonize=args.daemonize)
     return 0
 
 

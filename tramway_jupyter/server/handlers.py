@@ -36,7 +36,8 @@ from tornado import web
 
 from ..exceptions import BatchNotFoundError, ConflictError, NotFoundError, RequestError
 from .payloads import encode
-from .service import BatchService, CancelRequest, JobQuery, TaskQuery, check_params
+from .requests import CancelRequest, JobQuery, TaskQuery, check_params
+from .service import BatchService
 
 T = TypeVar("T")
 Method = Callable[..., Awaitable[None]]

@@ -1,5 +1,7 @@
-"""What the REST handlers do, as plain Python (no tornado): read the job store, act on batches.
+"""What the REST handlers do, as plain Python (no tornado): read the job store into payloads
+(``payloads.py``), act on batches.
 
+Requests arrive parsed and checked (``requests.py``: the queries, ``check_id``, ``confine``).
 Every path this module reads or returns is confined to the batch directory recorded in the
 store; task ids come from the URL, so they are validated, looked up in the store, and the
 resolved path is checked to lie under the batch directory. Cancel and retry go through the
@@ -11,9 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -28,7 +29,7 @@ from ..exceptions import (
 )
 from ..jobs.batchdir import BatchDir
 from ..jobs.states import State
-from ..jobs.store import TASK_SORT_KEYS, BatchRow, Store, TaskRow
+from ..jobs.store import BatchRow, Store, TaskRow
 from .payloads import (
     Attempt,
     BatchCounts,
@@ -44,17 +45,14 @@ from .payloads import (
     TaskInfo,
     TaskLog,
 )
+from .requests import JobQuery, TaskQuery, check_id, confine
 
 logger = logging.getLogger(__name__)
 
 #: At most this much of a log is returned (its tail).
 LOG_TAIL_BYTES = 256 * 1024
-#: Tasks (and jobs) per page when the request gives no ``limit``, and the largest ``limit``.
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
 #: A task's one-line error is cut to this many characters in listings (whole in ``task()``).
 LISTED_ERROR_CHARS = 300
-_BAD_ID_CHARS = frozenset("/\\\x00")
 
 
 class BatchHandle(Protocol):
@@ -75,185 +73,6 @@ def api_batch_factory(batch_id: str, store: Store) -> BatchHandle:
     from .. import api
 
     return api.get_batch(batch_id, store=store)
-
-
-@dataclass(frozen=True)
-class CancelRequest:
-    jobs: list[int] | None
-
-    @classmethod
-    def parse(cls, body: Any) -> CancelRequest:
-        if body is None or body == {}:
-            return cls(jobs=None)
-        if not isinstance(body, dict):
-            raise RequestError('the body must be a JSON object like {"jobs": [0, 2]}')
-        unknown = set(body) - {"jobs"}
-        if unknown:
-            raise RequestError(f"unknown fields in the body: {sorted(unknown)}")
-        jobs = body.get("jobs")
-        if jobs is None:
-            return cls(jobs=None)
-        if not isinstance(jobs, list) or not all(
-            isinstance(j, int) and not isinstance(j, bool) and j >= 0 for j in jobs
-        ):
-            raise RequestError("'jobs' must be a list of job indices (integers >= 0)")
-        return cls(jobs=sorted(set(jobs)))
-
-
-def parse_states(values: Iterable[str]) -> list[str] | None:
-    """Validate ``?state=`` filters (repeatable or comma-separated); None means no filter."""
-    out: list[str] = []
-    for v in values:
-        out += [s.strip() for s in v.split(",") if s.strip()]
-    if not out:
-        return None
-    known = {s.value for s in State}
-    bad = [s for s in out if s not in known]
-    if bad:
-        raise RequestError(f"unknown state(s) {bad}; use one of {sorted(known)}")
-    return out
-
-
-def _one(args: Mapping[str, Sequence[str]], name: str) -> str | None:
-    values = args.get(name) or []
-    if len(values) > 1:
-        raise RequestError(f"give {name!r} once, not {len(values)} times")
-    return values[0] if values else None
-
-
-def _int_arg(
-    args: Mapping[str, Sequence[str]], name: str, default: int, lo: int, hi: int | None = None
-) -> int:
-    raw = _one(args, name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise RequestError(f"{name!r} must be an integer, got {raw!r}") from None
-    if value < lo or (hi is not None and value > hi):
-        bounds = f">= {lo}" if hi is None else f"between {lo} and {hi}"
-        raise RequestError(f"{name!r} must be {bounds}, got {value}")
-    return value
-
-
-def _bool_arg(args: Mapping[str, Sequence[str]], name: str, default: bool) -> bool:
-    raw = _one(args, name)
-    if raw is None or raw == "":
-        return default
-    low = raw.lower()
-    if low in ("1", "true", "yes"):
-        return True
-    if low in ("0", "false", "no"):
-        return False
-    raise RequestError(f"{name!r} must be 0 or 1 (or true/false), got {raw!r}")
-
-
-def check_params(args: Mapping[str, Sequence[str]], known: Sequence[str]) -> None:
-    """Refuse misspelt parameters (a typo must not silently return every task).
-
-    Ignored: ``token``/``_xsrf`` (authentication) and the cache-buster JupyterLab's
-    ``ServerConnection`` appends (a bare timestamp, ``?...&1700000000000``).
-    """
-    allowed = set(known) | {"token", "_xsrf", "_"}
-    unknown = sorted(k for k in args if k not in allowed and not k.isdigit())
-    if unknown:
-        use = f"use {sorted(known)}" if known else "this route takes none"
-        raise RequestError(f"unknown query parameter(s) {unknown}; {use}")
-
-
-@dataclass(frozen=True)
-class TaskQuery:
-    """What ``GET /batches/<id>`` asks for: a filtered, sorted page of tasks (and of jobs).
-
-    ``state`` (repeatable or a comma list) and ``stage`` filter; ``sort`` is one of the store's
-    ``TASK_SORT_KEYS`` (default ``rowid``: planning order), ``order`` asc or desc; ``offset``
-    and ``limit`` (default 100, at most 1000) select the page. ``tasks=0`` asks for the counts
-    only (the cheap poll of a collapsed batch); ``jobs_offset``/``jobs_limit`` page the jobs.
-    """
-
-    states: list[str] | None = None
-    stage: str | None = None
-    sort: str = "rowid"
-    descending: bool = False
-    offset: int = 0
-    limit: int = DEFAULT_LIMIT
-    tasks: bool = True
-    jobs_offset: int = 0
-    jobs_limit: int = DEFAULT_LIMIT
-
-    PARAMS = (
-        "state",
-        "stage",
-        "sort",
-        "order",
-        "offset",
-        "limit",
-        "tasks",
-        "jobs_offset",
-        "jobs_limit",
-    )
-
-    @classmethod
-    def parse(cls, args: Mapping[str, Sequence[str]]) -> TaskQuery:
-        """From query arguments (name -> values, as tornado gives them); RequestError if bad."""
-        check_params(args, cls.PARAMS)
-        sort = _one(args, "sort") or "rowid"
-        if sort not in TASK_SORT_KEYS:
-            raise RequestError(
-                f"cannot sort tasks by {sort!r}; use one of {sorted(TASK_SORT_KEYS)}"
-            )
-        order = (_one(args, "order") or "asc").lower()
-        if order not in ("asc", "desc"):
-            raise RequestError(f"'order' must be asc or desc, got {order!r}")
-        stage = _one(args, "stage")
-        return cls(
-            states=parse_states(args.get("state") or []),
-            stage=stage or None,
-            sort=sort,
-            descending=order == "desc",
-            offset=_int_arg(args, "offset", 0, 0),
-            limit=_int_arg(args, "limit", DEFAULT_LIMIT, 0, MAX_LIMIT),
-            tasks=_bool_arg(args, "tasks", True),
-            jobs_offset=_int_arg(args, "jobs_offset", 0, 0),
-            jobs_limit=_int_arg(args, "jobs_limit", DEFAULT_LIMIT, 0, MAX_LIMIT),
-        )
-
-
-@dataclass(frozen=True)
-class JobQuery:
-    """``GET /batches/<id>/jobs``: a page of jobs, optionally of some states."""
-
-    states: list[str] | None = None
-    offset: int = 0
-    limit: int = DEFAULT_LIMIT
-
-    PARAMS = ("state", "offset", "limit")
-
-    @classmethod
-    def parse(cls, args: Mapping[str, Sequence[str]]) -> JobQuery:
-        check_params(args, cls.PARAMS)
-        return cls(
-            states=parse_states(args.get("state") or []),
-            offset=_int_arg(args, "offset", 0, 0),
-            limit=_int_arg(args, "limit", DEFAULT_LIMIT, 0, MAX_LIMIT),
-        )
-
-
-def check_id(kind: str, value: str) -> str:
-    """Refuse ids that could name a path outside the batch directory."""
-    if not value or value.startswith(".") or any(c in _BAD_ID_CHARS for c in value):
-        raise RequestError(f"invalid {kind} id {value!r}")
-    return value
-
-
-def confine(root: Path, path: Path) -> Path:
-    """``path`` resolved, if it lies under ``root``; else a NotFoundError."""
-    rroot = root.resolve()
-    rpath = (root / path).resolve()
-    if not rpath.is_relative_to(rroot):
-        raise NotFoundError(f"{path} is outside the batch directory {root}")
-    return rpath
 
 
 class BatchService:
