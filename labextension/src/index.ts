@@ -22,6 +22,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null
   ) => {
     const sidebar: TramwaySidebar = new TramwaySidebar({
+      shell: app.shell,
       actions: {
         cancel: async (batch: IBatch) => {
           const ok = await showDialog({

@@ -1,6 +1,8 @@
 /**
- * The left-sidebar panel (Lumino shell): owns the model and its Poll, renders BatchList.
+ * The left-sidebar panel (Lumino shell): owns the model and its Poll, renders BatchList, and
+ * opens tasks' errors in main-area tabs of the shell it is given.
  */
+import { JupyterFrontEnd } from '@jupyterlab/application';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import { Poll } from '@lumino/polling';
 import { PanelLayout, Widget } from '@lumino/widgets';
@@ -9,6 +11,7 @@ import React from 'react';
 import { BatchesModel } from './model';
 import { IBatchActions } from './components/BatchItem';
 import { BatchList } from './components/BatchList';
+import { TaskErrorTabs } from './errortab';
 import { tramwayIcon } from './icon';
 
 /** Poll every 2 s while a batch is active, every 10 s otherwise; back off on errors. */
@@ -25,10 +28,15 @@ export class TramwaySidebar extends Widget {
     this.title.caption = 'TRamWAy jobs';
     this.model = new BatchesModel();
     const layout = (this.layout = new PanelLayout());
+    const errorTabs = new TaskErrorTabs(options.shell);
     const view = ReactWidget.create(
       React.createElement(BatchList, {
         model: this.model,
-        actions: options.actions,
+        actions: {
+          ...options.actions,
+          openTaskError: (batchId: string, taskId: string) =>
+            errorTabs.open(batchId, taskId)
+        },
         onRefresh: () => void this._poll.refresh()
       })
     );
@@ -72,6 +80,9 @@ export namespace TramwaySidebar {
   export const ID = 'tramway-jobs';
 
   export interface IOptions {
-    actions: IBatchActions;
+    /** What the batch buttons do (the error tabs are the sidebar's own). */
+    actions: Omit<IBatchActions, 'openTaskError'>;
+    /** Where a task's error and log open, in the 'main' area. */
+    shell: JupyterFrontEnd.IShell;
   }
 }

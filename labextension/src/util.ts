@@ -5,6 +5,16 @@ export function stripAnsi(text: string): string {
   return text.replace(ANSI, '');
 }
 
+/** A traceback as plain text (a string or a list of lines, colour codes removed). */
+export function tracebackText(
+  tb: string | string[] | null | undefined
+): string {
+  if (!tb) {
+    return '';
+  }
+  return stripAnsi(Array.isArray(tb) ? tb.join('\n') : tb);
+}
+
 export function formatDuration(seconds: number | null | undefined): string {
   if (seconds === null || seconds === undefined) {
     return '';

@@ -68,6 +68,26 @@ class LabPage:
         expect(self.sidebar).to_be_visible()
         return self.sidebar
 
+    def set_sidebar_width(self, width: int) -> None:
+        """Drag the splitter between the left panel and the main area until the left panel is
+        ``width`` px wide (as a user narrows it)."""
+        left = self.page.locator("#jp-left-stack")
+        handle = self.page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first
+        box, hbox = left.bounding_box(), handle.bounding_box()
+        assert box and hbox
+        y = hbox["y"] + hbox["height"] / 2
+        self.page.mouse.move(hbox["x"] + hbox["width"] / 2, y)
+        self.page.mouse.down()
+        self.page.mouse.move(box["x"] + width + hbox["width"] / 2, y, steps=5)
+        self.page.mouse.up()
+        self.page.wait_for_function(
+            f"Math.abs(document.querySelector('#jp-left-stack').offsetWidth - {width}) <= 4"
+        )
+
+    def overflow_x(self, locator: Locator) -> int:
+        """How many px the element's content is wider than its box (0: no horizontal overflow)."""
+        return locator.evaluate("e => e.scrollWidth - e.clientWidth")
+
     def batch(self, name: str) -> Locator:
         return self.sidebar.locator(".jp-TramwayBatch").filter(
             has=self.page.locator(".jp-TramwayBatch-name", has_text=re.compile(f"^{name}$"))

@@ -17,6 +17,8 @@ export interface IBatchActions {
   cancel: (batch: IBatch) => void;
   retry: (batch: IBatch) => void;
   openNotebook: (batchId: string, taskId: string) => void;
+  /** Open the task's whole error and its log in a main-area tab. */
+  openTaskError: (batchId: string, taskId: string) => void;
 }
 
 function countsText(b: IBatch): string {
@@ -68,7 +70,10 @@ export function BatchItem(props: {
         onKeyDown={e => e.key === 'Enter' && props.onToggle(b.batch_id)}
       >
         <Caret.react tag="span" className="jp-TramwayCaret" />
-        <span className="jp-TramwayBatch-name" title={b.batch_id}>
+        <span
+          className="jp-TramwayBatch-name"
+          title={b.name ? `${b.name}\n${b.batch_id}` : b.batch_id}
+        >
           {b.name || b.batch_id}
         </span>
         <StateBadge state={b.state} />
@@ -76,8 +81,13 @@ export function BatchItem(props: {
       <div className="jp-TramwayBatch-body">
         <ProgressBar counts={b.counts} />
         <div className="jp-TramwayBatch-meta">
-          <span className="jp-TramwayBatch-counts">{countsText(b)}</span>
-          <span className="jp-TramwayBatch-when" title={b.batch_dir}>
+          <span className="jp-TramwayBatch-counts" title={countsText(b)}>
+            {countsText(b)}
+          </span>
+          <span
+            className="jp-TramwayBatch-when"
+            title={`${b.profile} · ${formatTime(b.created)}\n${b.batch_dir}`}
+          >
             {b.profile} · {formatTime(b.created)}
           </span>
         </div>
@@ -110,6 +120,7 @@ export function BatchItem(props: {
           tick={props.tick}
           initialFilter={failed > 0 && !active ? 'failed' : ''}
           onOpenNotebook={props.actions.openNotebook}
+          onOpenError={props.actions.openTaskError}
         />
       )}
     </li>

@@ -29,7 +29,7 @@ export function LogView(props: {
   }
   return (
     <div className="jp-TramwayLog">
-      <div className="jp-TramwayLog-path">
+      <div className="jp-TramwayLog-path" title={log.path}>
         {log.path}
         {log.truncated ? ' (last 256 KiB)' : ''}
       </div>

@@ -1,25 +1,26 @@
-import { notebookIcon, textEditorIcon } from '@jupyterlab/ui-components';
+import {
+  launchIcon,
+  notebookIcon,
+  textEditorIcon
+} from '@jupyterlab/ui-components';
 import React, { useEffect, useState } from 'react';
 
 import { getTask } from '../api';
 import { ITaskDetail } from '../types';
-import { basename, errorMessage, stripAnsi } from '../util';
+import { basename, errorMessage, tracebackText } from '../util';
 import { IconButton } from './IconButton';
 import { LogView } from './LogView';
 
-function tracebackText(tb: string | string[] | undefined): string {
-  if (!tb) {
-    return '';
-  }
-  return stripAnsi(Array.isArray(tb) ? tb.join('\n') : tb);
-}
-
-/** A task's error (with its traceback), its log, and a button to open its output notebook. */
+/**
+ * A task's error (with its traceback, wrapped to the panel's width), its log, a button to open
+ * the whole error and log in a main-area tab, and one to open its output notebook.
+ */
 export function TaskDetail(props: {
   batchId: string;
   taskId: string;
   tick: number;
   onOpenNotebook: (batchId: string, taskId: string) => void;
+  onOpenError: (batchId: string, taskId: string) => void;
 }): JSX.Element {
   const [detail, setDetail] = useState<ITaskDetail | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -43,7 +44,10 @@ export function TaskDetail(props: {
   const host = detail.status?.host;
   return (
     <div className="jp-TramwayTaskDetail">
-      <div className="jp-TramwayTaskDetail-meta" title={detail.task.source}>
+      <div
+        className="jp-TramwayTaskDetail-meta"
+        title={`${detail.task.source}\n${detail.task.task_id}`}
+      >
         {basename(detail.task.source)}
         {detail.task.roi_index !== null ? `, ROI ${detail.task.roi_index}` : ''}
         {` · job ${detail.task.job_index} · attempt ${detail.task.attempt}`}
@@ -76,6 +80,14 @@ export function TaskDetail(props: {
           title="Show the job log of this task"
           onClick={() => setShowLog(!showLog)}
         />
+        {(err || detail.task.error) && (
+          <IconButton
+            icon={launchIcon}
+            label="Open in a tab"
+            title="Open the whole error and the log of this task in a tab"
+            onClick={() => props.onOpenError(props.batchId, props.taskId)}
+          />
+        )}
         <IconButton
           icon={notebookIcon}
           label="Open notebook"

@@ -14,6 +14,7 @@ export function TaskItem(props: {
   tick: number;
   onToggle: (taskId: string) => void;
   onOpenNotebook: (batchId: string, taskId: string) => void;
+  onOpenError: (batchId: string, taskId: string) => void;
 }): JSX.Element {
   const t = props.task;
   const Caret = props.expanded ? caretDownIcon : caretRightIcon;
@@ -33,7 +34,10 @@ export function TaskItem(props: {
         onKeyDown={e => e.key === 'Enter' && props.onToggle(t.task_id)}
       >
         <Caret.react tag="span" className="jp-TramwayCaret" />
-        <span className="jp-TramwayTask-name">
+        <span
+          className="jp-TramwayTask-name"
+          title={`${t.stage} · ${t.source}${roi}\n${t.task_id}`}
+        >
           {t.stage} · {basename(t.source)}
           {roi}
         </span>
@@ -53,6 +57,7 @@ export function TaskItem(props: {
           taskId={t.task_id}
           tick={props.tick}
           onOpenNotebook={props.onOpenNotebook}
+          onOpenError={props.onOpenError}
         />
       )}
     </li>

@@ -26,6 +26,7 @@ export function TaskList(props: {
   tick: number;
   initialFilter: State | '';
   onOpenNotebook: (batchId: string, taskId: string) => void;
+  onOpenError: (batchId: string, taskId: string) => void;
 }): JSX.Element {
   const { batchId } = props;
   const [filter, setFilter] = useState<State | ''>(props.initialFilter);
@@ -164,6 +165,7 @@ export function TaskList(props: {
         tick={props.tick}
         onToggle={id => setOpen(open === id ? null : id)}
         onOpenNotebook={props.onOpenNotebook}
+        onOpenError={props.onOpenError}
       />
     );
   };
