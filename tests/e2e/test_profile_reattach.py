@@ -32,6 +32,6 @@ def test_reattach_and_rebuilt_store_keep_the_profile_subclass(tmp_path):
     again = Batch(batch.batch_id, Store(store_path))  # a new kernel, the server, the CLI
     assert type(again.profile) is LabInline and again.profile.describe() == "labinline: 2 workers"
 
-    rebuilt = tmp_path / "rebuilt.sqlite"  # `tramway-jupyter doctor`: from info.json alone
+    rebuilt = tmp_path / "rebuilt.sqlite"  # `tramway-jupyter doctor`: from batch.json alone
     rebuild(rebuilt, [tmp_path / "batches"], damaged=False)
     assert type(Batch(batch.batch_id, Store(rebuilt)).profile) is LabInline

@@ -87,7 +87,8 @@ def _add_demo(sub: Any) -> None:
         "demo", help="simulate a data set and run the quickstart pipeline on it, locally",
         description="Simulate 2 files x 4 ROIs with known diffusivity, tessellate each file, "
                     "infer each ROI's diffusivity map on local worker processes, gather the "
-                    "results, print them and plot the maps (OUT/maps_diffusivity.png).")
+                    "results, print them, and plot each ROI's map beside the recovered-vs-true "
+                    "diffusivity of every cell (OUT/maps_diffusivity.png).")
     p.add_argument("--out", default="demo-output", help="output directory (default: %(default)s)")
     p.add_argument("--files", type=int, default=2,
                    help="simulated trajectory files (default: %(default)s)")

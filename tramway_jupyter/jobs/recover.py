@@ -158,7 +158,7 @@ def add_batch_from_dir(store: Store, bd: BatchDir) -> int | None:
 
 
 def _profile_dict(info: dict[str, Any]) -> dict[str, Any]:
-    """The batch's resolved profile as submit saved it in ``info.json`` (batches made before it
+    """The batch's resolved profile as submit saved it in ``batch.json`` (batches made before it
     was saved there: the name and backend only)."""
     record = info.get("profile_record")
     if isinstance(record, dict):
