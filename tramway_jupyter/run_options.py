@@ -51,6 +51,20 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                         f"1M, 0 for no limit (default: the profile's max_output, else "
                         f"{format_size(DEFAULT_MAX_OUTPUT_BYTES)})")
     p.add_argument("--name", default=None, help="a name for the batch")
+    p.add_argument("--segments", default=None, metavar="DURATION[:SHIFT]",
+                   help="time windows of the --per segment stages, in seconds: DURATION long, "
+                        "one every SHIFT (default: DURATION, no overlap), over each data file's "
+                        "time span (default: the parameters cell's `segments`)")
+    p.add_argument("--min-window", type=float, default=None, metavar="FRACTION",
+                   help="keep the last, partial time window if it covers at least this "
+                        "fraction of DURATION (default: 0.5)")
+    p.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2,...",
+                   help="run the stages once per value of a parameter of the parameters cell; "
+                        "repeatable: the product of the values. Values are Python literals "
+                        "(0.02, 'd', (1, 2)) or plain words")
+    p.add_argument("--sweep-file", default=None, metavar="FILE",
+                   help="parameter sets to run, one per row of a CSV file with a header, or a "
+                        "JSON list of objects (combined with --sweep as a product)")
 
 
 def _size(text: str) -> int:
@@ -99,4 +113,14 @@ def run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "max_output": args.max_output, "name": args.name,
         "new_params": bool(getattr(args, "new_param", False)),
         "mem": args.mem, "oversubscribe": True if args.oversubscribe else None,
+        "segments": args.segments, "segments_min_fraction": args.min_window,
+        "sweep": _sweep(args.sweep), "sweep_file": args.sweep_file,
     }
+
+
+def _sweep(items: list[str]) -> dict[str, list[Any]] | None:
+    if not items:
+        return None
+    from .jobs.taskspace import parse_sweep_options
+
+    return parse_sweep_options(items)

@@ -1,7 +1,8 @@
 """The parameters every task receives: one definition for the template, the worker and the preview.
 
-``source``, ``roi_index``, ``roi_file``, ``output_dir`` and ``task_id`` are set by tramway-jupyter
-for each task, after the notebook's own parameters. The template's ``parameters`` cell carries
+``source``, ``roi_index``, ``roi_file``, ``output_dir``, ``task_id`` and, for a stage run per time
+window, ``segment_index``, ``t_start`` and ``t_end`` are set by tramway-jupyter for each task,
+after the notebook's own parameters (swept parameters included). The template's ``parameters`` cell carries
 their defaults (:data:`STANDARD_PARAMETERS`); the worker injects each task's values
 (:func:`task_values`); ``%%tramway`` gives the preview the values of the current file and ROI
 (:func:`preview_values`). One rule places the output directory of a data file:
@@ -40,6 +41,12 @@ STANDARD: tuple[StandardParameter, ...] = (
                       "the directory of the data file's outputs, shared by its stages"),
     StandardParameter("task_id", (str, type(None)), None,
                       "the task's id in its batch; None in the preview"),
+    StandardParameter("segment_index", (int, type(None)), None,
+                      "index of the task's time window (--per segment stages); else None"),
+    StandardParameter("t_start", (float, type(None)), None,
+                      "start of the time window [t_start, t_end), s; None: not segmented"),
+    StandardParameter("t_end", (float, type(None)), None,
+                      "end of the time window (excluded), s; None: not segmented"),
 )
 
 #: Names and defaults of the standard parameters; the template's ``parameters`` cell holds these.
@@ -68,10 +75,15 @@ def output_dir(outputs_root: str | os.PathLike[str], key: str) -> Path:
 
 
 def task_values(*, source: str | None, roi_index: int | None, roi_file: str | None,
-                output_dir: str | os.PathLike[str], task_id: str | None) -> dict[str, Any]:
+                output_dir: str | os.PathLike[str], task_id: str | None,
+                segment_index: int | None = None, t_start: float | None = None,
+                t_end: float | None = None) -> dict[str, Any]:
     """The standard parameters of one task, in :data:`STANDARD` order, type-checked."""
     values: dict[str, Any] = {"source": source, "roi_index": roi_index, "roi_file": roi_file,
-                              "output_dir": os.fspath(output_dir), "task_id": task_id}
+                              "output_dir": os.fspath(output_dir), "task_id": task_id,
+                              "segment_index": segment_index,
+                              "t_start": None if t_start is None else float(t_start),
+                              "t_end": None if t_end is None else float(t_end)}
     for p in STANDARD:
         v = values[p.name]
         if not isinstance(v, p.types) or isinstance(v, bool):

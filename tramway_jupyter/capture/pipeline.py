@@ -1,7 +1,9 @@
 """A pipeline: the captured ``%%tramway`` cells of a notebook, each with its role.
 
 Roles: ``parameters`` (the defaults; becomes papermill's ``parameters`` cell), ``setup`` (runs in
-every job before the stage), ``stage NAME --per file|roi`` (a pipeline stage). Re-capturing a
+every job before the stage), ``stage NAME --per file|roi|segment [--sweep-independent]`` (a
+pipeline stage: one task per data file, per ROI, or per ROI and time window; a sweep-independent
+stage runs once per data unit, not once per sweep point). Re-capturing a
 cell with the same role and name replaces it in place; stages keep the order of first capture.
 """
 
@@ -18,6 +20,7 @@ from typing import Literal, NoReturn, cast
 from ..exceptions import CaptureError
 
 Role = Literal["parameters", "setup", "stage"]
+Per = Literal["file", "roi", "segment"]
 _NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
 
@@ -26,7 +29,8 @@ class Cell:
     role: Role
     name: str
     source: str
-    per: Literal["file", "roi"] = "roi"
+    per: Per = "roi"
+    sweep_independent: bool = False  # one task per data unit, whatever the sweep
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,13 +43,17 @@ def _cell_parser() -> _Parser:
                 description="Mark a cell as part of the tramway pipeline.")
     p.add_argument("role", choices=["parameters", "setup", "stage"])
     p.add_argument("name", nargs="?", default=None)
-    p.add_argument("--per", choices=["file", "roi"], default=None,
-                   help="granularity of a stage: one task per data file, or per ROI (default)")
+    p.add_argument("--per", choices=["file", "roi", "segment"], default=None,
+                   help="granularity of a stage: one task per data file, per ROI (default), or "
+                        "per ROI and time window (--segments)")
+    p.add_argument("--sweep-independent", action="store_true",
+                   help="run this stage once per data unit, not once per sweep point (its code "
+                        "may not read a swept parameter)")
     return p
 
 
-def parse_magic_line(line: str) -> tuple[Role, str, Literal["file", "roi"]]:
-    """Parse the arguments of a ``%%tramway`` line into (role, name, per)."""
+def parse_magic_line(line: str) -> tuple[Role, str, Per, bool]:
+    """Parse the arguments of a ``%%tramway`` line into (role, name, per, sweep-independent)."""
     try:
         args = _cell_parser().parse_args(shlex.split(line))
     except ValueError as exc:
@@ -57,13 +65,14 @@ def parse_magic_line(line: str) -> tuple[Role, str, Literal["file", "roi"]]:
         name = args.name
         per = args.per or "roi"
     else:
-        if args.per:
-            raise CaptureError(f"--per applies to stages, not to {role} cells")
+        if args.per or args.sweep_independent:
+            opt = "--per" if args.per else "--sweep-independent"
+            raise CaptureError(f"{opt} applies to stages, not to {role} cells")
         name = args.name or role
         per = "roi"
     if not set(name) <= _NAME_OK:
         raise CaptureError(f"%%tramway: name {name!r} may only hold letters, digits, '-' and '_'")
-    return role, str(name), cast(Literal["file", "roi"], per)
+    return role, str(name), cast(Per, per), bool(args.sweep_independent)
 
 
 @dataclass
@@ -74,8 +83,9 @@ class Pipeline:
 
     def capture(self, line: str, source: str) -> Cell:
         """Record a ``%%tramway`` cell (replacing an earlier version of it) and return it."""
-        role, name, per = parse_magic_line(line)
-        cell = Cell(role=role, name=name, source=source.strip("\n"), per=per)
+        role, name, per, independent = parse_magic_line(line)
+        cell = Cell(role=role, name=name, source=source.strip("\n"), per=per,
+                    sweep_independent=independent)
         for i, old in enumerate(self.cells):
             if old.role == role and (role == "parameters" or old.name == name):
                 self.cells[i] = cell
@@ -143,7 +153,8 @@ class Pipeline:
             return "(no %%tramway cell captured yet)"
         lines = []
         for c in self.cells:
-            head = c.role if c.role != "stage" else f"stage {c.name} (per {c.per})"
+            head = c.role if c.role != "stage" else f"stage {c.name} (per {c.per}" + (
+                ", sweep-independent)" if c.sweep_independent else ")")
             if c.role == "setup" and c.name != "setup":
                 head += f" {c.name}"
             n = len(c.source.splitlines())

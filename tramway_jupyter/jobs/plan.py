@@ -24,6 +24,7 @@ from ..capture.parameters import file_key
 from ..capture.pipeline import Pipeline
 from ..exceptions import PlanError
 from .plan_model import Job, Plan, StageSpec, Task
+from .taskspace import SegmentSpec, names_read
 
 DEFAULT_ROI_SUFFIX = "-roi.txt"
 MAX_AUTO_TASKS_PER_JOB = 64
@@ -179,10 +180,14 @@ def hash_file(path: str | None,
 
 
 def _fingerprint(template_digest: str, params: dict[str, Any], source_hash: str, roi_hash: str,
-                 roi_index: int | None, upstream: Sequence[str]) -> str:
+                 roi_index: int | None, upstream: Sequence[str],
+                 window: tuple[float, float] | None = None) -> str:
     h = hashlib.sha256()
-    for part in (template_digest, repr(sorted(params.items())), source_hash, roi_hash,
-                 repr(roi_index), *upstream):
+    parts = [template_digest, repr(sorted(params.items())), source_hash, roi_hash,
+             repr(roi_index), *upstream]
+    if window is not None:  # (absent for unsegmented tasks: their fingerprints stay as they were)
+        parts.append(f"window {window[0]!r} {window[1]!r}")
+    for part in parts:
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
@@ -201,6 +206,34 @@ def auto_tasks_per_job(n_tasks: int, workers: int, backend: str) -> int:
     return max(1, min(MAX_AUTO_TASKS_PER_JOB, math.ceil(n_tasks / (4 * max(1, workers)))))
 
 
+#: A task's data unit and sweep point: (file key, ROI, window, point); None where coarser.
+_Key = tuple[str, int | None, int | None, int | None]
+
+
+def _file_windows(f: DataFile, segments: SegmentSpec) -> list[tuple[float, float]]:
+    """The time windows of one data file: explicit ones, or cut from its time span."""
+    if segments.windows is not None:
+        return list(segments.windows)
+    from ..analysis import read_trajectories
+    from ..analysis.segments import time_span, time_windows
+
+    t_min, t_max = time_span(read_trajectories(f.path))
+    assert segments.duration is not None
+    return time_windows(t_min, t_max, segments.duration, segments.shift,
+                        min_fraction=segments.min_fraction)
+
+
+def _check_independent(pipeline: Pipeline, swept: Sequence[str]) -> None:
+    for st in pipeline.stages:
+        if st.sweep_independent:
+            read = sorted(names_read(st.source) & set(swept))
+            if read:
+                raise PlanError(
+                    f"stage {st.name} is --sweep-independent but its code reads the swept "
+                    f"parameter(s) {', '.join(read)}: it would see only their default; drop "
+                    f"--sweep-independent, or stop sweeping them")
+
+
 def make_plan(
     batch_id: str,
     pipeline: Pipeline,
@@ -216,10 +249,31 @@ def make_plan(
     engine: str = "shell",
     task_timeout: float | None = None,
     keep_notebooks: str = "auto",
+    segments: SegmentSpec | None = None,
+    sweep: Sequence[dict[str, Any]] | None = None,
 ) -> Plan:
-    """Tasks for every stage x data file (x ROI), grouped into jobs, with their dependencies."""
+    """Tasks for every stage x data file (x ROI) (x time window) (x sweep point), grouped into
+    jobs, with their dependencies.
+
+    A task depends on the tasks of every earlier stage that cover its data: the same file, ROI
+    and window where the earlier stage is as fine, all of them where it is finer (a per-file
+    stage after a per-ROI one waits for every ROI of its file); and the same sweep point, unless
+    one of the two stages is sweep-independent.
+    """
     pipeline.validate()
     params = dict(params or {})
+    points = [dict(p) for p in (sweep or [{}])] or [{}]
+    swept_names = tuple(dict.fromkeys(k for p in points for k in p))
+    if swept_names:
+        _check_independent(pipeline, swept_names)
+    has_segment_stage = any(st.per == "segment" for st in pipeline.stages)
+    if has_segment_stage and segments is None:
+        raise PlanError("a stage is --per segment but no time windows are given: pass "
+                        "--segments DURATION[:SHIFT] (or segments=... to run, or set `segments` "
+                        "in the parameters cell)")
+    if segments is not None and not has_segment_stage:
+        raise PlanError("--segments is given but no stage is --per segment: declare the stage "
+                        "to run per time window with `%%tramway stage NAME --per segment`")
     rois_spec = _rois_spec(rois)
     if rois_spec:  # a malformed selection fails here, before any file is read
         _parse_selection(rois_spec)
@@ -227,52 +281,85 @@ def make_plan(
     for i, path in enumerate(expand_sources(data)):
         rf, roi_idx = resolve_rois(path, rois)
         files.append(DataFile(path=path, key=file_key(i, path), roi_file=rf, rois=roi_idx))
+    windows = {f.key: _file_windows(f, segments) for f in files} if segments is not None else {}
+    for f in files:
+        if segments is not None and not windows[f.key]:
+            raise PlanError(f"no time window for data file {f.path} ({segments.describe()})")
     digests = template_digests or {}
     # each file hashed once per plan (a file just written is not memoised across calls)
     hashes = {f.key: (hash_file(f.path), hash_file(f.roi_file)) for f in files}
-    stages = tuple(StageSpec(name=s.name, per=s.per, template=f"templates/{s.name}.ipynb")
+    stages = tuple(StageSpec(name=s.name, per=s.per, template=f"templates/{s.name}.ipynb",
+                             swept=not s.sweep_independent)
                    for s in pipeline.stages)
+    many = len(points) > 1 or bool(swept_names)
 
     tasks: list[Task] = []
-    # for each earlier stage, its tasks by (file key, ROI index or None)
-    produced: list[tuple[StageSpec, dict[tuple[str, int | None], Task], dict[str, list[Task]]]] = []
+    # every earlier stage: its spec, its tasks by key, and by file
+    produced: list[tuple[StageSpec, dict[_Key, Task], dict[str, list[tuple[_Key, Task]]]]] = []
     for spec in stages:
-        stage_tasks: list[Task] = []
-        index: dict[tuple[str, int | None], Task] = {}
-        by_file: dict[str, list[Task]] = {}
+        index: dict[_Key, Task] = {}
+        by_file: dict[str, list[tuple[_Key, Task]]] = {}
+        stage_points: list[tuple[int | None, dict[str, Any]]] = (
+            list(enumerate(points)) if spec.swept and many else [(None, {})])
         for f in files:
             rois_here: Sequence[int | None] = (
-                [None] if spec.per == "file" or f.rois is None else list(f.rois)
-            )
+                [None] if spec.per == "file" or f.rois is None else list(f.rois))
+            wins: Sequence[tuple[int | None, tuple[float, float] | None]] = (
+                list(enumerate(windows[f.key])) if spec.per == "segment" else [(None, None)])
             src_hash, roi_hash = hashes[f.key]
             for r in rois_here:
-                deps: list[Task] = []
-                for up_spec, up_index, up_by_file in produced:
-                    if up_spec.per == "file":
-                        deps.append(up_index[(f.key, None)])
-                    elif r is None:  # a per-file task waits for every ROI of its file
-                        deps += up_by_file.get(f.key, [])
-                    elif (f.key, r) in up_index:
-                        deps.append(up_index[(f.key, r)])
-                tid = f"{spec.name}-{f.key}" + ("" if r is None else f"-r{r:03d}")
-                fp = _fingerprint(digests.get(spec.name, ""), params, src_hash, roi_hash, r,
-                                  [d.fingerprint for d in deps])
-                t = Task(task_id=tid, stage=spec.name, per=spec.per, source=f.path, file_key=f.key,
-                         roi_index=r, roi_file=f.roi_file,
-                         params=params, depends_on=tuple(d.task_id for d in deps), fingerprint=fp)
-                stage_tasks.append(t)
-                index[(f.key, r)] = t
-                by_file.setdefault(f.key, []).append(t)
+                for s_idx, win in wins:
+                    for p_idx, point in stage_points:
+                        key: _Key = (f.key, r, s_idx, p_idx)
+                        deps = [d for up in produced for d in _upstream(up, key)]
+                        tid = (f"{spec.name}-{f.key}" + ("" if r is None else f"-r{r:03d}")
+                               + ("" if s_idx is None else f"-s{s_idx:03d}")
+                               + ("" if p_idx is None else f"-p{p_idx:03d}"))
+                        task_params = {**params, **point}
+                        fp = _fingerprint(digests.get(spec.name, ""), task_params, src_hash,
+                                          roi_hash, r, [d.fingerprint for d in deps], win)
+                        t = Task(task_id=tid, stage=spec.name, per=spec.per, source=f.path,
+                                 file_key=f.key, roi_index=r, roi_file=f.roi_file,
+                                 params=task_params, depends_on=tuple(d.task_id for d in deps),
+                                 fingerprint=fp, segment_index=s_idx,
+                                 t_start=None if win is None else win[0],
+                                 t_end=None if win is None else win[1], sweep=dict(point))
+                        tasks.append(t)
+                        index[key] = t
+                        by_file.setdefault(f.key, []).append((key, t))
         produced.append((spec, index, by_file))
-        tasks.extend(stage_tasks)
     if not tasks:
         raise PlanError(f"the plan is empty: no task for {data!r} (--rois {rois_spec})")
     if tasks_per_job is not None and tasks_per_job < 1:
         raise PlanError(f"tasks_per_job must be >= 1, got {tasks_per_job}")
     plan = Plan(batch_id=batch_id, stages=stages, tasks=tuple(tasks), jobs=(), isolate=isolate,
-                engine=engine, task_timeout=task_timeout, keep_notebooks=keep_notebooks)
+                engine=engine, task_timeout=task_timeout, keep_notebooks=keep_notebooks,
+                sweep_names=swept_names,
+                segments=None if segments is None else segments.describe())
     return group_jobs(plan, [t.task_id for t in tasks], tasks_per_job=tasks_per_job,
                       workers=workers, backend=backend)
+
+
+def _upstream(up: tuple[StageSpec, dict[_Key, Task], dict[str, list[tuple[_Key, Task]]]],
+              key: _Key) -> list[Task]:
+    """The tasks of an earlier stage that the task of ``key`` waits for."""
+    spec, index, by_file = up
+    f, r, s, p = key
+    # the upstream task's key when it is as coarse as or coarser than this task at every level
+    ur = r if spec.per in ("roi", "segment") else None
+    us = s if spec.per == "segment" else None
+    up_point = p if spec.swept else None
+    exact = (f, ur, us, up_point)
+    finer = (spec.per in ("roi", "segment") and r is None) or (spec.per == "segment" and s is None)
+    if not finer and (p is not None or not spec.swept):
+        hit = index.get(exact)
+        if hit is not None:
+            return [hit]
+    # this task is coarser somewhere (or sweep-independent after a swept stage): all matching
+    return [t for (uf, urr, uss, upp), t in by_file.get(f, [])
+            if (r is None or urr is None or urr == r)
+            and (s is None or uss is None or uss == s)
+            and (p is None or upp is None or upp == p)]
 
 
 def group_jobs(plan: Plan, task_ids: Sequence[str], *, tasks_per_job: int | None, workers: int,

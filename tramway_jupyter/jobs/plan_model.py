@@ -1,4 +1,5 @@
-"""The plan of a batch (``plan.json``): tasks (stage x data file x ROI) grouped into jobs.
+"""The plan of a batch (``plan.json``): tasks (stage x data file x ROI [x time window] [x sweep
+point]) grouped into jobs.
 
 Typed records (msgspec Structs, frozen): ``plan.json`` is encoded from them and decoded into them
 with validation, so a corrupt or incompatible file is a clear :class:`PlanFileError` naming it.
@@ -16,7 +17,7 @@ import msgspec
 from ..exceptions import PlanFileError
 from .outputs import DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_RICH_BYTES, DEFAULT_MAX_RICH_OUTPUTS
 
-Granularity = Literal["file", "roi"]
+Granularity = Literal["file", "roi", "segment"]
 
 #: The format of plan.json. Bump it when a reader of the old format would misread the new one;
 #: a reader refuses a plan of another format with a message that says what to do.
@@ -33,6 +34,7 @@ class StageSpec(msgspec.Struct, frozen=True):
     name: str
     per: Granularity
     template: str  # path relative to the batch directory
+    swept: bool = True  # runs once per sweep point (False: --sweep-independent)
 
 
 # gc=False: a task holds strings, numbers and JSON values, never a cycle; untracked by the
@@ -45,10 +47,14 @@ class Task(msgspec.Struct, frozen=True, gc=False):
     file_key: str  # a safe directory name for the data file (output_dir/<file_key>)
     roi_index: int | None = None
     roi_file: str | None = None
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = {}  # the batch's parameters, this sweep point's values included
     depends_on: tuple[str, ...] = ()
     fingerprint: str = ""
     job_index: int = -1
+    segment_index: int | None = None  # the time window (per-segment stages), else None
+    t_start: float | None = None  # the window [t_start, t_end), seconds
+    t_end: float | None = None
+    sweep: dict[str, Any] = {}  # the swept parameters' values of this task (empty: no sweep)
 
     def to_json(self) -> dict[str, Any]:
         return cast(dict[str, Any], msgspec.to_builtins(self))
@@ -88,6 +94,8 @@ class Plan(msgspec.Struct, frozen=True, dict=True):
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES  # stdout/stderr text, per task
     max_rich_outputs: int = DEFAULT_MAX_RICH_OUTPUTS  # images, HTML..., per task
     max_rich_bytes: int = DEFAULT_MAX_RICH_BYTES
+    sweep_names: tuple[str, ...] = ()  # the swept parameters, in order (empty: no sweep)
+    segments: str | None = None  # how the time windows were made (None: not segmented)
     version: int = PLAN_VERSION
 
     def keeps_notebook(self, done: bool) -> bool:

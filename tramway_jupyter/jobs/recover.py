@@ -134,7 +134,9 @@ def add_batch_from_dir(store: Store, bd: BatchDir) -> int | None:
             "state": st.state.value, "attempt": st.attempt,
             "fingerprint": t.fingerprint, "cached_from": st.cached_from,
             "notebook": st.notebook, "duration": st.duration,
-            "records": list(st.records), "results": st.results})
+            "records": list(st.records), "results": st.results,
+            "segment_index": t.segment_index, "t_start": t.t_start, "t_end": t.t_end,
+            "sweep": t.sweep})
         later.append({"task_id": t.task_id, "started": st.started,
                       "finished": st.finished, "error": error})
     by_job: dict[int, list[str]] = {}

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import msgspec
 
@@ -39,6 +39,19 @@ _NOT_DONE = tuple(sorted(RETRYABLE_VALUES | ACTIVE_VALUES))
 
 
 
+class TaskKey(NamedTuple):
+    """A task's key in :meth:`Results.get` for a batch over time windows or sweep points."""
+
+    source: str
+    roi_index: int | None
+    segment_index: int | None
+    sweep: tuple[tuple[str, Any], ...]  # (name, value) of each swept parameter
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
+
+
 @dataclass
 class TaskResult:
     task_id: str
@@ -54,6 +67,10 @@ class TaskResult:
     job_index: int | None = None
     cached_from: str | None = None
     error_line: str | None = None  # the store's one-line summary
+    segment_index: int | None = None  # the time window [t_start, t_end) of a per-segment task
+    t_start: float | None = None
+    t_end: float | None = None
+    sweep: dict[str, Any] = field(default_factory=dict)  # its swept parameters' values
     _error: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     _load_error: Callable[[], dict[str, Any] | None] | None = field(
         default=None, repr=False, compare=False)
@@ -85,6 +102,7 @@ class Results:
         self.dir = batch_dir
         self.store = store
         self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._wide = False  # set by get(): keys are TaskKeys
 
     # -- rows -----------------------------------------------------------------------------
     def _result(self, t: TaskRow) -> TaskResult:
@@ -106,7 +124,8 @@ class Results:
             notebook=self.dir.root / t.notebook if t.notebook else None,
             results_path=self.dir.root / res if res else None, record_names=names,
             job_index=t.job_index, cached_from=t.cached_from, error_line=t.error,
-            _load_error=load)
+            segment_index=t.segment_index, t_start=t.t_start, t_end=t.t_end,
+            sweep=dict(t.sweep), _load_error=load)
 
     def iter_rows(self, *, states: Iterable[str] | None = None,
                   stage: str | None = None) -> Iterator[TaskResult]:
@@ -182,15 +201,34 @@ class Results:
             seen.update(r.record_names)
         return sorted(seen)
 
-    def get(self, name: str, *, stage: str | None = None) -> dict[tuple[str, int | None], Any]:
-        """Objects recorded under ``name``, keyed by (data file, ROI index).
+    @property
+    def _keyed_wide(self) -> bool:
+        """Whether the batch runs over time windows or sweep points (wider result keys)."""
+        meta = self.store.get_batch(self.batch_id).meta
+        return bool(meta.get("segments") or meta.get("sweep_names"))
+
+    def key(self, r: TaskResult) -> tuple[Any, ...]:
+        """A task's key in :meth:`get`: ``(source, roi_index)``, or for a batch over time windows
+        or sweep points a :class:`TaskKey` ``(source, roi_index, segment_index, sweep)``."""
+        if not self._wide:
+            return (r.source, r.roi_index)
+        return TaskKey(r.source, r.roi_index, r.segment_index,
+                       tuple((k, _hashable(v)) for k, v in r.sweep.items()))
+
+    def get(self, name: str, *, stage: str | None = None) -> dict[tuple[Any, ...], Any]:
+        """Objects recorded under ``name``, keyed by (data file, ROI index) (and, in a batch over
+        time windows or sweep points, time window and sweep point: see :meth:`key`).
 
         Each task's records are loaded, the one asked for kept and the rest dropped, so memory
         holds only the returned objects. Raises :class:`RecordNotFoundError` (a ``KeyError``)
         listing the recorded names when no task recorded ``name``.
         """
-        out: dict[tuple[str, int | None], Any] = {}
+        return self._get(name, stage, self._keyed_wide)
+
+    def _get(self, name: str, stage: str | None, wide: bool) -> dict[tuple[Any, ...], Any]:
+        out: dict[tuple[Any, ...], Any] = {}
         seen: set[str] = set()
+        self._wide = wide
         for r in self.iter_rows(stage=stage):
             seen.update(r.record_names)
             if name not in r.record_names:
@@ -200,7 +238,7 @@ class Results:
                 raise RecordNotFoundError(
                     f"task {r.task_id} of batch {self.batch_id} recorded {name!r} but it is "
                     f"not in {r.results_path}{self._unpicklable_reason(r, name)}")
-            out[(r.source, r.roi_index)] = recs[name]
+            out[self.key(r)] = recs[name]
         if not out:
             where = f" (stage {stage})" if stage else ""
             have = ", ".join(repr(n) for n in sorted(seen)) if seen else "none"
@@ -248,17 +286,49 @@ class Results:
             raise fails[0]
 
     # -- views ----------------------------------------------------------------------------
-    def table(self) -> Any:
-        """A pandas DataFrame, one row per task."""
+    def table(self, value: str | None = None, *, stage: str | None = None) -> Any:
+        """A pandas DataFrame, one row per task; in a batch over time windows or sweep points,
+        with their columns (``segment_index``, ``t_start``, ``t_end``, one per swept name).
+
+        ``value``: the name of a recorded scalar, pivoted instead: one row per data unit
+        (file, ROI, window), one column per sweep point (or a single ``value`` column without
+        a sweep).
+        """
         import pandas as pd
 
-        return pd.DataFrame([{
-            "task_id": r.task_id, "stage": r.stage, "source": os.path.basename(r.source),
-            "roi_index": r.roi_index, "state": r.state, "attempt": r.attempt,
-            "duration": r.duration, "error": r.error_summary,
-            "records": ", ".join(r.record_names),
-            "notebook": str(r.notebook) if r.notebook else None,
-        } for r in self.iter_rows()])
+        meta = self.store.get_batch(self.batch_id).meta
+        swept = list(meta.get("sweep_names") or [])
+        segmented = bool(meta.get("segments"))
+
+        def row(r: TaskResult) -> dict[str, Any]:
+            d: dict[str, Any] = {
+                "task_id": r.task_id, "stage": r.stage, "source": os.path.basename(r.source),
+                "roi_index": r.roi_index}
+            if segmented:
+                d.update(segment_index=r.segment_index, t_start=r.t_start, t_end=r.t_end)
+            d.update({k: r.sweep.get(k) for k in swept})
+            d.update(state=r.state, attempt=r.attempt, duration=r.duration,
+                     error=r.error_summary, records=", ".join(r.record_names),
+                     notebook=str(r.notebook) if r.notebook else None)
+            return d
+
+        if value is None:
+            return pd.DataFrame([row(r) for r in self.iter_rows(stage=stage)])
+        found = self._get(value, stage, True)
+        recs = []
+        for k, v in found.items():
+            d = {"source": os.path.basename(k[0]), "roi_index": k[1]}
+            if segmented:
+                d["segment_index"] = k[2]
+            d.update(dict(k[3]))
+            d[value] = v
+            recs.append(d)
+        df = pd.DataFrame(recs)
+        index = [c for c in ("source", "roi_index", "segment_index") if c in df.columns]
+        if not swept:
+            return df.set_index(index)
+        return df.pivot_table(index=index, columns=swept, values=value, aggfunc="first",
+                              dropna=False)
 
     def _counts_text(self, counts: dict[str, int]) -> str:
         return ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
@@ -336,6 +406,8 @@ class Results:
             "roi_index": r.roi_index, "state": r.state, "attempt": r.attempt,
             "duration": r.duration, "error": r.error if r.state != "done" else None,
             "notebook": str(r.notebook) if r.notebook else None, "records": values,
+            "segment_index": r.segment_index, "t_start": r.t_start, "t_end": r.t_end,
+            "sweep": r.sweep,
         }
 
     def _json_head(self) -> dict[str, Any]:

@@ -106,13 +106,18 @@ class Store(StoreReads):
                     t.get("duration"),
                     json.dumps(list(t["records"])) if t.get("records") else None,
                     t.get("results"),
+                    t.get("segment_index"),
+                    t.get("t_start"),
+                    t.get("t_end"),
+                    json.dumps(t["sweep"]) if t.get("sweep") else None,
                 )
             )
             trans.append((batch_id, t["task_id"], t["job_index"], None, state, now))
         db.executemany(
             "INSERT INTO tasks (batch_id, task_id, job_index, stage, source, roi_index, state,"
-            " attempt, fingerprint, cached_from, notebook, duration, records, results)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " attempt, fingerprint, cached_from, notebook, duration, records, results,"
+            " segment_index, t_start, t_end, sweep)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
         db.executemany(

@@ -88,6 +88,10 @@ class TaskRow:
     cached_from: str | None
     records: list[str] = field(default_factory=list)  # names the task recorded
     results: str | None = None  # its records file, relative to the batch directory
+    segment_index: int | None = None  # its time window (per-segment stages)
+    t_start: float | None = None
+    t_end: float | None = None
+    sweep: dict[str, Any] = field(default_factory=dict)  # its swept parameters' values
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,6 +125,7 @@ def task_row(r: sqlite3.Row) -> TaskRow:
     """A ``tasks`` row (its ``records`` decoded)."""
     d = {k: r[k] for k in _TASK_COLS}
     d["records"] = json.loads(d["records"]) if d["records"] else []
+    d["sweep"] = json.loads(d["sweep"]) if d["sweep"] else {}
     return TaskRow(**d)
 
 

@@ -93,6 +93,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX tasks_batch ON tasks(batch_id);
     CREATE INDEX tasks_job ON tasks(batch_id, job_index);
     """,
+    # 3: a task's time window and sweep point (issue 10)
+    """
+    ALTER TABLE tasks ADD COLUMN segment_index INTEGER;
+    ALTER TABLE tasks ADD COLUMN t_start REAL;
+    ALTER TABLE tasks ADD COLUMN t_end REAL;
+    ALTER TABLE tasks ADD COLUMN sweep TEXT;
+    """,
 )
 
 #: The schema version a store written by this code has (its ``PRAGMA user_version``).

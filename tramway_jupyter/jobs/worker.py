@@ -174,7 +174,8 @@ class JobRunner:
         out_dir.mkdir(parents=True, exist_ok=True)
         return {**task.params, **task_values(
             source=self.map(task.source), roi_index=task.roi_index,
-            roi_file=self.map(task.roi_file), output_dir=out_dir, task_id=task.task_id)}
+            roi_file=self.map(task.roi_file), output_dir=out_dir, task_id=task.task_id,
+            segment_index=task.segment_index, t_start=task.t_start, t_end=task.t_end)}
 
     def run_task(self, task: Task) -> bool:
         started = time.time()

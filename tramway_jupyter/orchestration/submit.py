@@ -30,6 +30,7 @@ from ..jobs.plan_model import Plan, Task
 from ..jobs.states import State
 from ..jobs.status import TaskStatus
 from ..jobs.store import Store, job_rows
+from ..jobs.taskspace import load_sweep_file, segments_from_value, sweep_points
 from ..paths import default_batches_root
 from .batch import Batch
 
@@ -60,12 +61,22 @@ def submit(
     store: Store | None = None,
     batches_root: str | os.PathLike[str] | None = None,
     new_params: bool = False,
+    segments: Any = None,
+    segments_min_fraction: float | None = None,
+    sweep: dict[str, list[Any]] | None = None,
+    sweep_file: str | os.PathLike[str] | None = None,
 ) -> Batch:
     """Run ``pipeline`` over ``data`` x ROIs with a backend; return the batch handle at once.
 
     Every input is checked and the plan made before anything is created: a bad input leaves
     no batch directory and no row in the store. ``params`` must be names the parameters cell
-    defines, unless ``new_params`` is true.
+    defines, unless ``new_params`` is true; so must the names of ``sweep`` (``{"sigma":
+    [0.02, 0.03]}``: every stage but the sweep-independent ones runs once per point of the
+    product of the values) and of ``sweep_file`` (a CSV or JSON list of parameter sets).
+    ``segments`` (``"10:5"``, ``10``, ``(10, 5)`` or a list of ``(t_start, t_end)`` windows;
+    default: the parameters cell's ``segments``) cuts each file's time span into the windows of
+    the ``--per segment`` stages; ``segments_min_fraction`` (default 0.5): how much of a window
+    the last, partial one must cover to be kept.
     """
     prof = get_profile(profile)
     # the run's options override the profile's keys of the same names
@@ -83,6 +94,11 @@ def submit(
     backend = get_backend(prof.backend)(prof)  # fail early on an unknown backend
     pipeline.validate()
     check_param_names(pipeline, params, allow_new=new_params)
+    points = sweep_points(sweep, load_sweep_file(sweep_file) if sweep_file else None)
+    check_param_names(pipeline, points[0], option="--sweep")
+    if segments is None and any(st.per == "segment" for st in pipeline.stages):
+        segments = _cell_segments(pipeline)
+    seg_spec = segments_from_value(segments, min_fraction=segments_min_fraction)
     batch_id = new_batch_id()
     templates = {st.name: build_template(pipeline, st.name, notebook=notebook)
                  for st in pipeline.stages}
@@ -92,7 +108,7 @@ def submit(
                      template_digests=digests, tasks_per_job=tasks_per_job or prof.tasks_per_job,
                      workers=n_workers, backend=prof.backend, isolate=prof.isolate,
                      engine=prof.engine, task_timeout=task_timeout,
-                     keep_notebooks=prof.keep_notebooks)
+                     keep_notebooks=prof.keep_notebooks, segments=seg_spec, sweep=points)
     plan = msgspec.structs.replace(plan, max_output_bytes=int(prof.max_output))
     store = store or Store()
     root = Path(batches_root) if batches_root else default_batches_root()
@@ -115,7 +131,8 @@ def submit(
     for t in plan.tasks:
         row: dict[str, Any] = {"task_id": t.task_id, "job_index": t.job_index, "stage": t.stage,
                                "source": t.source, "roi_index": t.roi_index,
-                               "fingerprint": t.fingerprint}
+                               "fingerprint": t.fingerprint, "segment_index": t.segment_index,
+                               "t_start": t.t_start, "t_end": t.t_end, "sweep": t.sweep}
         if t.task_id in cached:
             status = bd.read_status(t.task_id)
             row.update(state=State.DONE.value, cached_from=cached[t.task_id],
@@ -130,7 +147,8 @@ def submit(
         meta={"profile": prof.to_record(), "workers": n_workers, "tasks_per_job": tasks_per_job,
               "rois": rois, "data": [str(d) for d in ([data] if isinstance(data, (str, os.PathLike))
                                                       else data)],
-              "n_cached": len(cached)},
+              "n_cached": len(cached), "segments": plan.segments,
+              "sweep_names": list(plan.sweep_names)},
         jobs=job_rows(plan.jobs),
         tasks=tasks,
     )
@@ -140,8 +158,32 @@ def submit(
     return batch
 
 
+def _cell_segments(pipeline: Pipeline) -> Any:
+    """The parameters cell's ``segments = ...`` (a literal), or None."""
+    import ast
+
+    cell = pipeline.parameters
+    if cell is None:
+        return None
+    try:
+        tree = ast.parse(cell.source)
+    except SyntaxError:
+        return None
+    value: Any = None
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "segments" for t in stmt.targets):
+            try:
+                value = ast.literal_eval(stmt.value)
+            except ValueError:
+                raise CaptureError("the parameters cell's `segments` must be a literal: a "
+                                   "duration, (duration, shift) or a list of (t_start, t_end) "
+                                   "windows") from None
+    return value
+
+
 def check_param_names(pipeline: Pipeline, params: dict[str, Any] | None, *,
-                      allow_new: bool = False) -> None:
+                      allow_new: bool = False, option: str = "--param") -> None:
     """Refuse parameter overrides the parameters cell does not define (unless ``allow_new``)."""
     if not params:
         return
@@ -149,7 +191,7 @@ def check_param_names(pipeline: Pipeline, params: dict[str, Any] | None, *,
 
     per_task = sorted(set(params) & set(STANDARD_PARAMETERS))
     if per_task:
-        raise CaptureError(f"--param {', '.join(per_task)}: set for each task by tramway-jupyter "
+        raise CaptureError(f"{option} {', '.join(per_task)}: set for each task by tramway-jupyter "
                            f"({', '.join(STANDARD_PARAMETERS)}); it cannot be overridden")
     if allow_new:
         return
@@ -161,9 +203,11 @@ def check_param_names(pipeline: Pipeline, params: dict[str, Any] | None, *,
         where = (f"the parameters cell defines {', '.join(defined)}" if defined
                  else "the pipeline has no parameters cell" if pipeline.parameters is None
                  else "the parameters cell defines no name")
-        raise CaptureError(f"--param {', '.join(unknown)}: not a parameter of this pipeline "
-                           f"({where}); fix the name, or pass --new-param (new_params=True) "
-                           f"to add it")
+        fix = ("fix the name, or pass --new-param (new_params=True) to add it"
+               if option == "--param" else "a swept parameter must be defined in the "
+               "parameters cell: fix the name, or add it there")
+        raise CaptureError(f"{option} {', '.join(unknown)}: not a parameter of this pipeline "
+                           f"({where}); {fix}")
 
 
 def _default_name(notebook: str | None, pipeline: Pipeline) -> str:

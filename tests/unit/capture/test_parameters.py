@@ -21,7 +21,8 @@ from tramway_jupyter.jobs.plan import make_plan
 from tramway_jupyter.jobs.worker import JobRunner
 
 PIPE = Pipeline.from_cells([("parameters", "sigma = 1.0"), ("stage work --per roi", "pass")])
-NAMES = ["source", "roi_index", "roi_file", "output_dir", "task_id"]
+NAMES = ["source", "roi_index", "roi_file", "output_dir", "task_id", "segment_index", "t_start",
+         "t_end"]
 
 
 def _template_namespace() -> dict:

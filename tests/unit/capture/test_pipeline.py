@@ -8,15 +8,20 @@ from tramway_jupyter.exceptions import CaptureError
 
 
 def test_parse_lines():
-    assert parse_magic_line("stage tess --per file") == ("stage", "tess", "file")
-    assert parse_magic_line("stage infer") == ("stage", "infer", "roi")
-    assert parse_magic_line("setup") == ("setup", "setup", "roi")
+    assert parse_magic_line("stage tess --per file") == ("stage", "tess", "file", False)
+    assert parse_magic_line("stage infer") == ("stage", "infer", "roi", False)
+    assert parse_magic_line("stage d --per segment") == ("stage", "d", "segment", False)
+    assert parse_magic_line("stage t --per file --sweep-independent") == (
+        "stage", "t", "file", True)
+    assert parse_magic_line("setup") == ("setup", "setup", "roi", False)
     with pytest.raises(CaptureError, match="needs a name"):
         parse_magic_line("stage")
     with pytest.raises(CaptureError):
         parse_magic_line("bogus")
     with pytest.raises(CaptureError, match="stages"):
         parse_magic_line("setup --per file")
+    with pytest.raises(CaptureError, match="--sweep-independent applies to stages"):
+        parse_magic_line("setup --sweep-independent")
 
 
 def test_recapture_replaces_in_place():

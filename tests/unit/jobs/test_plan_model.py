@@ -51,9 +51,14 @@ def test_round_trip_and_the_old_files(tmp_path):
     assert bd.read_plan().job(1).attempt == 2
     # the keys written are those written before (older readers use json.load)
     written = json.loads(bd.plan_path.read_text())
+    # ... plus, with their defaults, the fields of time segments and sweeps (issue 10)
+    new_task = {"segment_index": None, "t_start": None, "t_end": None, "sweep": {}}
     assert written == {**OLD_PLAN, "task_timeout": 30.0,
                        "max_rich_outputs": written["max_rich_outputs"],
-                       "max_rich_bytes": written["max_rich_bytes"]}
+                       "max_rich_bytes": written["max_rich_bytes"],
+                       "stages": [{**st, "swept": True} for st in OLD_PLAN["stages"]],
+                       "tasks": [{**t, **new_task} for t in OLD_PLAN["tasks"]],
+                       "sweep_names": [], "segments": None}
     # a plan.json written by the dataclass version reads as the same plan
     bd.plan_path.write_text(json.dumps({**OLD_PLAN, "max_rich_outputs": plan.max_rich_outputs,
                                         "max_rich_bytes": plan.max_rich_bytes}, indent=1))
