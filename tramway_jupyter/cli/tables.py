@@ -84,5 +84,8 @@ def result_row(r: Any, w: int) -> str:
 
 
 def status_row(r: Any, w: int) -> str:
+    from ..jobs.results import where_in_space
+
     err = r.error_summary if r.state != "done" else ""
-    return f"  {r.task_id:<{w}} {r.state:<9} attempt {r.attempt}" + (f"  {err}" if err else "")
+    return (f"  {r.task_id:<{w}} {r.state:<9} attempt {r.attempt}{where_in_space(r)}"
+            + (f"  {err}" if err else ""))

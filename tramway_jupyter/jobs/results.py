@@ -39,6 +39,16 @@ _NOT_DONE = tuple(sorted(RETRYABLE_VALUES | ACTIVE_VALUES))
 
 
 
+def where_in_space(r: TaskResult) -> str:
+    """``  [10-20 s] sigma=0.02``: a task's time window and sweep point, for listings."""
+    parts = []
+    if r.t_start is not None and r.t_end is not None:
+        parts.append(f"[{r.t_start:g}-{r.t_end:g} s]")
+    if r.sweep:
+        parts.append(", ".join(f"{k}={v!r}" for k, v in r.sweep.items()))
+    return ("  " + " ".join(parts)) if parts else ""
+
+
 class TaskKey(NamedTuple):
     """A task's key in :meth:`Results.get` for a batch over time windows or sweep points."""
 
@@ -339,7 +349,7 @@ class Results:
         roi = "" if r.roi_index is None else f"ROI {r.roi_index}"
         err = "  " + r.error_summary if r.state != "done" and r.error_summary else ""
         return (f"  {r.task_id:<{width}}  {r.state:<9} {roi:>7} {dur}  "
-                f"{', '.join(r.record_names)}{err}")
+                f"{', '.join(r.record_names)}{where_in_space(r)}{err}")
 
     def __repr__(self) -> str:
         counts = self.counts

@@ -71,6 +71,10 @@ class TaskInfo(msgspec.Struct):
     cached_from: str | None
     records: list[str]
     results: str | None
+    segment_index: int | None  # its time window [t_start, t_end) (per-segment stages)
+    t_start: float | None
+    t_end: float | None
+    sweep: dict[str, Any]  # its swept parameters' values (empty: no sweep)
 
 
 class Attempt(msgspec.Struct):

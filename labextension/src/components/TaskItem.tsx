@@ -19,6 +19,13 @@ export function TaskItem(props: {
   const t = props.task;
   const Caret = props.expanded ? caretDownIcon : caretRightIcon;
   const roi = t.roi_index !== null ? ` · ROI ${t.roi_index}` : '';
+  const window =
+    t.t_start !== null && t.t_end !== null
+      ? ` · ${t.t_start}–${t.t_end} s`
+      : '';
+  const sweep = Object.entries(t.sweep)
+    .map(([k, v]) => ` · ${k}=${JSON.stringify(v)}`)
+    .join('');
   return (
     <li
       className="jp-TramwayTask"
@@ -36,10 +43,12 @@ export function TaskItem(props: {
         <Caret.react tag="span" className="jp-TramwayCaret" />
         <span
           className="jp-TramwayTask-name"
-          title={`${t.stage} · ${t.source}${roi}\n${t.task_id}`}
+          title={`${t.stage} · ${t.source}${roi}${window}${sweep}\n${t.task_id}`}
         >
           {t.stage} · {basename(t.source)}
           {roi}
+          {window}
+          {sweep}
         </span>
         <span className="jp-TramwayTask-duration">
           {formatDuration(t.duration)}

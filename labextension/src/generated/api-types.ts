@@ -175,6 +175,10 @@ export interface TaskInfo {
   cached_from: string | null;
   records: string[];
   results: string | null;
+  segment_index: number | null;
+  t_start: number | null;
+  t_end: number | null;
+  sweep: Record<string, unknown>;
 }
 
 /** `GET batches/<id>/tasks/<task>/log`: the tail of the task's logs. */
