@@ -8,13 +8,20 @@ Typical flow::
     roi = crop(df, roi_file_for("X.rpt.txt"), index=0)
     maps = infer(roi, tess, mode="dv")
     maps.to_csv("X-roi000-dv.csv")
+
+Time segments (one inference per window)::
+
+    for t_start, t_end in time_windows(*time_span(roi), duration=10.0):
+        maps = infer(crop_time(roi, t_start, t_end), tess, mode="d")
 """
 
 from .infer import infer
 from .io import read_trajectories, write_trajectories
 from .maps import Maps, load_maps
 from .plot import plot_maps
+from .plot_time import animate_maps, plot_map_series, plot_over_time
 from .rois import crop, read_rois, roi_file_for, write_rois
+from .segments import check_windows, crop_time, time_span, time_windows
 from .simulate import Simulation, simulate, write_simulation
 from .tessellate import Tessellation, load_tessellation, tessellate
 from .translocations import translocations
@@ -26,4 +33,6 @@ __all__ = [
     "simulate", "write_simulation", "Simulation",
     "tessellate", "Tessellation", "load_tessellation",
     "infer", "Maps", "load_maps", "plot_maps",
+    "time_windows", "check_windows", "time_span", "crop_time",
+    "plot_over_time", "plot_map_series", "animate_maps",
 ]
