@@ -398,6 +398,72 @@ class Results:
         titles = [f"{os.path.basename(s)}" + ("" if r is None else f" ROI {r}") for s, r in keys]
         return plot_maps([found[k] for k in keys], variable, titles=titles, **kwargs)
 
+    # -- time segments --------------------------------------------------------------------
+    def _windowed(self, name: str, stage: str | None) -> list[tuple[TaskResult, Any]]:
+        """(task, its record ``name``) of every per-segment task that recorded it, in order."""
+        out = []
+        for r in self.iter_rows(stage=stage):
+            if r.segment_index is not None and name in r.record_names:
+                out.append((r, self._load(r)[name]))
+        if not out:
+            raise RecordNotFoundError(
+                f"no task of batch {self.batch_id} run per time window recorded {name!r}")
+        return out
+
+    @staticmethod
+    def _unit_label(r: TaskResult) -> str:
+        label = os.path.basename(r.source).split(".")[0]
+        label += "" if r.roi_index is None else f" ROI {r.roi_index}"
+        if r.sweep:
+            label += " " + ", ".join(f"{k}={v!r}" for k, v in r.sweep.items())
+        return label
+
+    def plot_over_time(self, name: str, *, stage: str | None = None, ax: Any = None,
+                       ylabel: str | None = None) -> Any:
+        """A recorded scalar against the centre of its time window, one line per ROI (and
+        sweep point); returns the Axes."""
+        from ..analysis import plot_over_time
+
+        rows = [(self._unit_label(r), (r.t_start + r.t_end) / 2, v)  # type: ignore[operator]
+                for r, v in self._windowed(name, stage)]
+        return plot_over_time(rows, ax=ax, ylabel=ylabel or name)
+
+    def _series(self, name: str, source: str | None, roi_index: int | None,
+                stage: str | None) -> tuple[list[Any], list[str]]:
+        found = self._windowed(name, stage)
+        first = found[0][0]
+        want_src = first.source if source is None else source
+        want_roi = first.roi_index if source is None and roi_index is None else roi_index
+        picked = sorted(((r, v) for r, v in found
+                         if (r.source == want_src or os.path.basename(r.source) == want_src)
+                         and r.roi_index == want_roi and r.sweep == first.sweep),
+                        key=lambda rv: rv[0].segment_index or 0)
+        if not picked:
+            raise RecordNotFoundError(f"no window of {want_src} ROI {want_roi} recorded {name!r}")
+        titles = [f"[{r.t_start:g}, {r.t_end:g}) s" for r, _ in picked]
+        return [v for _, v in picked], titles
+
+    def plot_map_series(self, name: str = "maps", variable: str = "diffusivity", *,
+                        source: str | None = None, roi_index: int | None = None,
+                        stage: str | None = None, **kwargs: Any) -> Any:
+        """The maps of one ROI (default: the first) over its time windows, side by side on
+        one colour scale; returns a ``MapGrid``."""
+        from ..analysis import plot_map_series
+
+        maps, titles = self._series(name, source, roi_index, stage)
+        return plot_map_series(maps, variable, titles, **kwargs)
+
+    def animate_maps(self, dest: str | os.PathLike[str], name: str = "maps",
+                     variable: str = "diffusivity", *, source: str | None = None,
+                     roi_index: int | None = None, stage: str | None = None,
+                     **kwargs: Any) -> Any:
+        """The maps of one ROI over its time windows as an animation: ``dest`` ending in
+        ``.gif`` (a GIF) or ``.html``; returns its path."""
+        from ..analysis import animate_maps
+
+        maps, titles = self._series(name, source, roi_index, stage)
+        return animate_maps(maps, variable, titles, dest, **kwargs)
+
     # -- JSON -----------------------------------------------------------------------------
     def _task_doc(self, r: TaskResult) -> dict[str, Any]:
         values: dict[str, Any] = {}
