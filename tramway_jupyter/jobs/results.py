@@ -25,6 +25,7 @@ import msgspec
 
 from ..exceptions import JobFailedError, RecordNotFoundError
 from .batchdir import BatchDir
+from .provenance import task_document
 from .record import _NOT_JSONABLE, to_jsonable
 from .states import ACTIVE_VALUES, RETRYABLE_VALUES
 from .store import Store, TaskRow
@@ -336,6 +337,7 @@ class Results:
             "roi_index": r.roi_index, "state": r.state, "attempt": r.attempt,
             "duration": r.duration, "error": r.error if r.state != "done" else None,
             "notebook": str(r.notebook) if r.notebook else None, "records": values,
+            "provenance": task_document(self.dir.root, r.task_id),
         }
 
     def _json_head(self) -> dict[str, Any]:
