@@ -210,3 +210,14 @@ def test_export_writes_an_ro_crate_that_reads_back(done_batch, cli):
     inputs = {o.id for o in action["object"] if o.type == "File"}
     assert "results/prep-f000-a.pkl" in inputs and "data/f000-a/a.rpt-roi.txt" in inputs
     assert (dest / "provenance/work-f000-a-r001.json").exists()
+
+
+def test_a_resumed_task_keeps_the_record_of_the_batch_that_ran_it(done_batch):
+    batch, data, _, tmp = done_batch
+    again = api.run(Pipeline.from_cells(CELLS), str(data / "*.rpt.txt"), profile="inline",
+                    params={"scale": 7}, batches_root=tmp / "batches")
+    again.wait(timeout=120)
+    assert again.info().meta["n_cached"] == 6
+    rec = json.loads((again.dir.root / "provenance" / "work-f000-a-r000.json").read_text())
+    assert rec["batch_id"] == batch.batch_id
+    assert (again.dir.root / "provenance" / f"env-{rec['env']}.json").exists()

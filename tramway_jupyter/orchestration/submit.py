@@ -25,7 +25,8 @@ from ..exceptions import CaptureError
 from ..jobs.batchdir import BatchDir, task_log_relpath
 from ..jobs.plan import make_plan
 from ..jobs.plan_model import Plan, Task
-from ..jobs.provenance import git_state, template_digest
+from ..jobs.provenance import PROVENANCE_DIR, git_state, template_digest
+from ..jobs.provenance import task_path as provenance_task_path
 from ..jobs.states import State
 from ..jobs.status import TaskStatus
 from ..jobs.store import Store, job_rows
@@ -219,6 +220,14 @@ def _copy_task(old: BatchDir, old_tid: str, old_key: str, new: BatchDir, t: Task
             src = old.results_path(old_tid).with_suffix(suffix)
             if src.exists():
                 shutil.copy2(src, new.results_path(t.task_id).with_suffix(suffix))
+        # how it was made: the record of the batch that ran it (its batch_id says which)
+        rec = provenance_task_path(old.root, old_tid)
+        if rec.exists():
+            (new.root / PROVENANCE_DIR).mkdir(exist_ok=True)
+            shutil.copy2(rec, provenance_task_path(new.root, t.task_id))
+            for env in rec.parent.glob("env-*.json"):
+                if not (new.root / PROVENANCE_DIR / env.name).exists():
+                    shutil.copy2(env, new.root / PROVENANCE_DIR / env.name)
         if t.per == "file":
             old_out = old.output_dir(old_key)
             if old_out.exists():
