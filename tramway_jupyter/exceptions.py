@@ -173,3 +173,7 @@ class JobFailedError(TramwayJupyterError):
 
 class MissingDependencyError(TramwayJupyterError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
+
+
+class ProvenanceError(TramwayJupyterError):
+    """A task cannot be re-run from its provenance record (no record, or an input changed)."""

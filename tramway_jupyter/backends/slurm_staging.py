@@ -25,7 +25,7 @@ from .tarstream import _reset_owner
 logger = logging.getLogger(__name__)
 
 #: Directories the workers produce on the cluster (never staged up, fetched back).
-PRODUCED = ("status", "results", "notebooks", "logs", "outputs")
+PRODUCED = ("status", "results", "notebooks", "logs", "outputs", "provenance")
 #: Content-addressed data files, under the scratch root (shared by the batches).
 DATA_DIR = ".data"
 

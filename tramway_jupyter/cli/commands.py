@@ -196,6 +196,25 @@ def cmd_gather(args: argparse.Namespace) -> int:
     return _report(api.get_batch(args.batch), args.json, args.all_rows, "gather")
 
 
+def cmd_rerun(args: argparse.Namespace) -> int:
+    from .. import api
+
+    report = api.get_batch(args.batch).rerun(args.task, keep=args.keep)
+    print(report.summary())
+    return EXIT_OK if report.identical else EXIT_TASKS_FAILED
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .. import api
+    from ..orchestration.export import export_crate
+
+    batch = api.get_batch(args.batch)
+    batch.results()  # fetched and synced first
+    crate = export_crate(batch.dir.root, args.dir)
+    print(f"batch {batch.batch_id}: RO-Crate written to {crate}")
+    return EXIT_OK
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from pathlib import Path
 

@@ -72,6 +72,22 @@ def _add_batch_cmds(sub: Any) -> None:
         if name == "retry":
             p.add_argument("--no-wait", action="store_true")
         p.set_defaults(func=func)
+    p = sub.add_parser("rerun", help="re-run one task here from its record; compare its records",
+                       description="Re-run one task of a batch on this host, in a scratch "
+                                   "directory, from its provenance record (same template, "
+                                   "parameters and inputs; refused if an input changed), and "
+                                   "compare its records with the original's. Exit 0 if "
+                                   "identical, 1 if not.")
+    p.add_argument("batch", help="batch id (a unique prefix is enough)")
+    p.add_argument("task", help="task id")
+    p.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    p.set_defaults(func=commands.cmd_rerun)
+    p = sub.add_parser("export", help="write a batch's results and provenance as an RO-Crate",
+                       description="Write the batch's results, notebooks and provenance records "
+                                   "with their metadata as an RO-Crate in DIR (for deposit).")
+    p.add_argument("batch", help="batch id (a unique prefix is enough)")
+    p.add_argument("dir", help="the crate's directory (created; must be empty if it exists)")
+    p.set_defaults(func=commands.cmd_export)
     p = sub.add_parser("delete", help="cancel what still runs, remove remote copies, hide a batch",
                        description="Cancel the batch's jobs that may still run, remove its copy "
                                    "on the cluster's scratch, and hide it from listings (--purge: "

@@ -16,6 +16,8 @@ be staged to a cluster's scratch in one tar stream and brought back the same way
       logs/job-<j>-a<k>.log      one log per job attempt (the worker's, or the scheduler's stdout)
       logs/task-<task>.log       what a task printed, whole (only for tasks that printed)
       outputs/<file_key>/        the output_dir shared by the stages of one data file
+      provenance/<task>.json     how the task was made: template digest, inputs' hashes,
+      provenance/env-<hash>.json parameters; the environment, once per worker (provenance.py)
 """
 
 from __future__ import annotations

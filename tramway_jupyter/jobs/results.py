@@ -25,6 +25,7 @@ import msgspec
 
 from ..exceptions import JobFailedError, RecordNotFoundError
 from .batchdir import BatchDir
+from .provenance import task_document
 from .record import _NOT_JSONABLE, to_jsonable
 from .states import ACTIVE_VALUES, RETRYABLE_VALUES
 from .store import Store, TaskRow
@@ -398,6 +399,13 @@ class Results:
         titles = [f"{os.path.basename(s)}" + ("" if r is None else f" ROI {r}") for s, r in keys]
         return plot_maps([found[k] for k in keys], variable, titles=titles, **kwargs)
 
+    def rerun(self, task_id: str) -> Any:
+        """Run a task again from its provenance record, in a scratch directory, and compare
+        its records with the original's (see :func:`tramway_jupyter.jobs.rerun.rerun_task`)."""
+        from .rerun import rerun_task
+
+        return rerun_task(self.dir.root, task_id)
+
     # -- time segments --------------------------------------------------------------------
     def _windowed(self, name: str, stage: str | None) -> list[tuple[TaskResult, Any]]:
         """(task, its record ``name``) of every per-segment task that recorded it, in order."""
@@ -484,6 +492,7 @@ class Results:
             "notebook": str(r.notebook) if r.notebook else None, "records": values,
             "segment_index": r.segment_index, "t_start": r.t_start, "t_end": r.t_end,
             "sweep": r.sweep,
+            "provenance": task_document(self.dir.root, r.task_id),
         }
 
     def _json_head(self) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from .memory_limit import current_limit, limit_memory, memory_message
 from .outputs import OutputCollector
 from .parameters import codify
 from .plan_model import Job, Plan, Task
+from .provenance import task_provenance_for
 from .states import State
 from .status import TaskError, TaskStatus
 from .worker_report import LOG_FORMAT, JobLog, StoreReporter
@@ -117,6 +118,7 @@ class JobRunner:
         self._templates: dict[str, Any] = {}
         self._own_kernels = kernels is None
         self.kernels = kernels or KernelSlot()
+        self._info: dict[str, Any] | None = None
 
     # -- status helpers -------------------------------------------------------------------
     def _status(self, task: Task, state: State, **fields: Any) -> TaskStatus:
@@ -187,7 +189,9 @@ class JobRunner:
                          error=TaskError(ename="UpstreamFailed", evalue=problem))
             return False
         self._status(task, State.RUNNING, started=started)
-        nb = inject_parameters(self._template(task.stage), self.parameters(task))
+        params = self.parameters(task)
+        nb = inject_parameters(self._template(task.stage), params)
+        self._provenance(task, params, nb)
         error: TaskError | None = None
         records: list[str] = []
         log_rel = task_log_relpath(task.task_id)
@@ -226,6 +230,22 @@ class JobRunner:
         if error:
             logger.warning("task %s failed: %s", task.task_id, error.summary())
         return error is None
+
+    def _provenance(self, task: Task, params: dict[str, Any], nb: Any) -> None:
+        """Write the task's provenance record and put it in the output notebook's metadata."""
+        if self._info is None:
+            try:
+                self._info = self.dir.read_info()
+            except (OSError, ValueError):
+                self._info = {}
+        try:
+            rec, env = task_provenance_for(self.dir, self.plan, task, self.job.attempt, params,
+                                           self._template(task.stage), self._info, self.map)
+        except Exception:  # never fail a task for its record: say so in the job's log
+            logger.exception("task %s: no provenance record", task.task_id)
+            return
+        meta = nb.setdefault("metadata", {}).setdefault("tramway_jupyter", {})
+        meta["provenance"] = {**rec, "environment": env}
 
     def _execute_cells(self, kernel: WarmKernel, nb: Any,
                        sink: OutputCollector) -> TaskError | None:

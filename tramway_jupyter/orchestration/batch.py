@@ -18,6 +18,7 @@ from ..backends.context import BatchContext
 from ..backends.profiles import default_workers
 from ..exceptions import BackendUnavailableError, TramwayJupyterError
 from ..jobs.batchdir import BatchDir
+from ..jobs.rerun import RerunReport
 from ..jobs.results import Results
 from ..jobs.states import ACTIVE_STATES, RETRYABLE_STATES, State, batch_state
 from ..jobs.store import BatchRow, JobRow, Store, TaskRow, job_rows
@@ -261,6 +262,14 @@ class Batch:
                 self.refresh()
             self.backend.fetch(self.ctx)
         return Results(self.batch_id, self.dir, self.store)
+
+    def rerun(self, task_id: str, *, keep: bool = False) -> RerunReport:
+        """Re-run one task here from its provenance record; compare its records (see
+        :func:`~tramway_jupyter.jobs.rerun.rerun_task`)."""
+        from ..jobs.rerun import rerun_task
+
+        self.backend.fetch(self.ctx)  # the task's record and results, from the cluster
+        return rerun_task(self.dir.root, task_id, keep=keep)
 
     def delete(self, *, purge: bool = False) -> None:
         """Cancel what still runs, clean remote copies, hide the batch from listings."""

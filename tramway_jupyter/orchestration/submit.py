@@ -8,8 +8,6 @@ notebook, results and (for per-file stages) output directory are copied into the
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
-import json
 import os
 import secrets
 import shutil
@@ -27,6 +25,8 @@ from ..exceptions import CaptureError
 from ..jobs.batchdir import BatchDir, task_log_relpath
 from ..jobs.plan import make_plan
 from ..jobs.plan_model import Plan, Task
+from ..jobs.provenance import PROVENANCE_DIR, git_state, template_digest
+from ..jobs.provenance import task_path as provenance_task_path
 from ..jobs.states import State
 from ..jobs.status import TaskStatus
 from ..jobs.store import Store, job_rows
@@ -121,11 +121,14 @@ def submit(
         plan = _regroup_without(plan, set(cached), tasks_per_job or prof.tasks_per_job,
                                 n_workers, prof.backend)
     bd.write_plan(plan)
+    # the notebook's repository, as it is now on this host (the workers record it)
+    git_commit, git_dirty = git_state(os.path.dirname(os.path.abspath(notebook))
+                                      if notebook else None)
     info: dict[str, Any] = {
         "batch_id": batch_id, "name": name or _default_name(notebook, pipeline),
         "created": time.time(), "notebook": notebook, "profile": prof.name,
         "backend": prof.backend, "stages": [s.name for s in plan.stages],
-        "profile_record": prof.to_record()}
+        "profile_record": prof.to_record(), "git_commit": git_commit, "git_dirty": git_dirty}
     bd.write_info(info)
     tasks = []
     for t in plan.tasks:
@@ -216,8 +219,7 @@ def _default_name(notebook: str | None, pipeline: Pipeline) -> str:
 
 
 def _template_digest(nb: Any) -> str:
-    cells = [(c.cell_type, c.source) for c in nb.cells if c.cell_type == "code"]
-    return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
+    return template_digest(nb)  # the worker records the same digest (jobs.provenance)
 
 
 def _reuse_done(store: Store, bd: BatchDir, plan: Plan) -> dict[str, str]:
@@ -262,6 +264,14 @@ def _copy_task(old: BatchDir, old_tid: str, old_key: str, new: BatchDir, t: Task
             src = old.results_path(old_tid).with_suffix(suffix)
             if src.exists():
                 shutil.copy2(src, new.results_path(t.task_id).with_suffix(suffix))
+        # how it was made: the record of the batch that ran it (its batch_id says which)
+        rec = provenance_task_path(old.root, old_tid)
+        if rec.exists():
+            (new.root / PROVENANCE_DIR).mkdir(exist_ok=True)
+            shutil.copy2(rec, provenance_task_path(new.root, t.task_id))
+            for env in rec.parent.glob("env-*.json"):
+                if not (new.root / PROVENANCE_DIR / env.name).exists():
+                    shutil.copy2(env, new.root / PROVENANCE_DIR / env.name)
         if t.per == "file":
             old_out = old.output_dir(old_key)
             if old_out.exists():
