@@ -16,6 +16,18 @@ from ..exceptions import StoreCorruptError, StoreError
 from ..paths import default_store_path
 from .store_schema import check_store_file, migrate, store_error
 
+#: The store files this process holds sqlite connections to, by (pid, path). A file in use is
+#: never opened by other means again (not even to read its header): closing any descriptor of a
+#: file drops every POSIX lock the process holds on it, so another process's sqlite would see
+#: no other user, take itself for the last one at close, checkpoint and delete the WAL and its
+#: index under this process's open connection; this process's next commits would go to a WAL
+#: nobody else reads, and be lost.
+_CONNECTED: set[tuple[int, str]] = set()
+
+
+def _in_use(path: Path) -> bool:
+    return (os.getpid(), str(path.resolve())) in _CONNECTED
+
 
 class StoreConnection:
     """The sqlite file of a job store, opened lazily per thread; the queries live in subclasses."""
@@ -31,7 +43,8 @@ class StoreConnection:
                 f"cannot create {self.path.parent} for the job store: {exc.strerror or exc}; "
                 f"set TRAMWAY_JUPYTER_HOME (or TRAMWAY_JUPYTER_STORE) to a writable place"
             ) from None
-        check_store_file(self.path)
+        if not _in_use(self.path):  # checked when this process first opened it
+            check_store_file(self.path)
         with self._tx() as db:
             migrate(db)
 
@@ -57,6 +70,7 @@ class StoreConnection:
                 raise store_error(self.path, exc, "open") from None
             self._local.conn = conn
             self._local.pid = os.getpid()
+            _CONNECTED.add((os.getpid(), str(self.path.resolve())))
         return conn
 
     @contextmanager
