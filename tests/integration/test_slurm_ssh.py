@@ -255,3 +255,41 @@ def test_staged_data_are_not_uploaded_twice(infra, profile, store, tmp_path, mon
     data_map = json.loads((second.dir.root / "data_map.json").read_text())
     assert sorted(data_map) == sorted(str(p) for p in data)
     assert all("/.data/" in v for v in data_map.values())
+
+
+def test_time_segments_and_a_sweep_on_slurm(infra, profile, store, tmp_path):
+    """Issue 10 on Slurm: a sweep-independent per-file stage, then a per-segment stage over a
+    sweep of 2 values: 2 + 2 files x 4 windows x 2 points tasks, still one array per stage."""
+    from tramway_jupyter.capture.pipeline import Pipeline
+
+    data = []
+    for name in ("a", "b"):
+        p = tmp_path / "data" / f"{name}.rpt.txt"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("".join(f"1 {0.01 * i} 0.0 {0.1 * i:.1f}\n" for i in range(40)))  # 0-3.9 s
+        data.append(p)
+    pipe = Pipeline.from_cells([
+        ("parameters", "scale = 1"),
+        ("setup", "import os\nimport tramway_jupyter as tj\n"
+                  "from tramway_jupyter.analysis import crop_time, read_trajectories"),
+        ("stage prep --per file --sweep-independent",
+         "open(os.path.join(output_dir, 'prep.txt'), 'w').write('ok')"),
+        ("stage win --per segment",
+         "assert open(os.path.join(output_dir, 'prep.txt')).read() == 'ok'\n"
+         "tj.record('n', len(crop_time(read_trajectories(source), t_start, t_end)) * scale)"),
+    ])
+    conn = ssh.get_connection(profile)
+    rec = CommandRecorder(conn)
+    try:
+        batch = _run(pipe, data, profile, store, tmp_path, rois="none", segments="1",
+                     sweep={"scale": [1, 2]})
+    finally:
+        rec.restore()
+    assert rec.count("sbatch --parsable") == 2  # one array per stage
+    batch.wait(timeout=240)
+    res = batch.results()
+    assert res.ok and len(res) == 2 + 2 * 4 * 2, res
+    n = res.get("n")
+    for key, value in n.items():
+        assert value == 10 * dict(key.sweep)["scale"], (key, value)  # 10 points per 1-s window
+    assert {key.segment_index for key in n} == {0, 1, 2, 3}
