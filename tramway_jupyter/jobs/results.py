@@ -113,7 +113,6 @@ class Results:
         self.dir = batch_dir
         self.store = store
         self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._wide = False  # set by get(): keys are TaskKeys
 
     # -- rows -----------------------------------------------------------------------------
     def _result(self, t: TaskRow) -> TaskResult:
@@ -212,7 +211,6 @@ class Results:
             seen.update(r.record_names)
         return sorted(seen)
 
-    @property
     def _keyed_wide(self) -> bool:
         """Whether the batch runs over time windows or sweep points (wider result keys)."""
         meta = self.store.get_batch(self.batch_id).meta
@@ -221,7 +219,11 @@ class Results:
     def key(self, r: TaskResult) -> tuple[Any, ...]:
         """A task's key in :meth:`get`: ``(source, roi_index)``, or for a batch over time windows
         or sweep points a :class:`TaskKey` ``(source, roi_index, segment_index, sweep)``."""
-        if not self._wide:
+        return self._key(r, self._keyed_wide())
+
+    @staticmethod
+    def _key(r: TaskResult, wide: bool) -> tuple[Any, ...]:
+        if not wide:
             return (r.source, r.roi_index)
         return TaskKey(r.source, r.roi_index, r.segment_index,
                        tuple((k, _hashable(v)) for k, v in r.sweep.items()))
@@ -234,12 +236,11 @@ class Results:
         holds only the returned objects. Raises :class:`RecordNotFoundError` (a ``KeyError``)
         listing the recorded names when no task recorded ``name``.
         """
-        return self._get(name, stage, self._keyed_wide)
+        return self._get(name, stage, self._keyed_wide())
 
     def _get(self, name: str, stage: str | None, wide: bool) -> dict[tuple[Any, ...], Any]:
         out: dict[tuple[Any, ...], Any] = {}
         seen: set[str] = set()
-        self._wide = wide
         for r in self.iter_rows(stage=stage):
             seen.update(r.record_names)
             if name not in r.record_names:
@@ -249,7 +250,7 @@ class Results:
                 raise RecordNotFoundError(
                     f"task {r.task_id} of batch {self.batch_id} recorded {name!r} but it is "
                     f"not in {r.results_path}{self._unpicklable_reason(r, name)}")
-            out[self.key(r)] = recs[name]
+            out[self._key(r, wide)] = recs[name]
         if not out:
             where = f" (stage {stage})" if stage else ""
             have = ", ".join(repr(n) for n in sorted(seen)) if seen else "none"
