@@ -52,6 +52,13 @@ def _line_parser() -> _Parser:
         sp = sub.add_parser(name, help=text)
         sp.add_argument("batch", nargs="?", default=None,
                         help="batch id (default: the last batch run from this kernel)")
+    live = sub.add_parser("live", help="results as they come: the finished tasks and the maps "
+                                       "grid, redrawn while the batch runs")
+    live.add_argument("batch", nargs="?", default=None,
+                      help="batch id (default: the last batch run from this kernel)")
+    live.add_argument("--record", default="maps", help="the recorded maps (default: maps)")
+    live.add_argument("--variable", default="diffusivity",
+                      help="the variable drawn (default: diffusivity)")
     sub.add_parser("pipeline", help="show the captured cells")
     sub.add_parser("list", help="list the batches of the store")
     sub.add_parser("reset", help="forget the captured cells")
@@ -131,6 +138,10 @@ class TramwayMagics(Magics):
             return batch
         if args.command == "gather":
             return batch.results()
+        if args.command == "live":
+            from .widgets import LiveResults
+
+            return LiveResults(batch, name=args.record, variable=args.variable)
         if args.command == "delete":
             batch.delete()
             print(f"batch {batch.batch_id} deleted (its directory {batch.dir.root} is kept)")

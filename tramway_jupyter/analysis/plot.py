@@ -158,6 +158,7 @@ def plot_maps(
     tessellations: Sequence[Any] | None = None,
     ncols: int | None = None,
     cmap: str = "viridis",
+    pyplot: bool = True,
 ) -> Any:
     """Draw several maps side by side with one shared colour scale and colorbar.
 
@@ -173,6 +174,9 @@ def plot_maps(
     ncols : int, optional
         Columns of the grid of panels (default: up to 4).
     cmap : str, default "viridis"
+    pyplot : bool, default True
+        False: a figure pyplot does not manage (never shown by Jupyter's inline backend; safe
+        to draw from a thread, e.g. into PNG bytes with ``grid.figure.savefig``).
 
     Returns
     -------
@@ -196,8 +200,14 @@ def plot_maps(
     n = len(maps_list)
     ncols = min(n, 4) if ncols is None else ncols
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols + 1, 3.4 * nrows), squeeze=False,
-                             layout="constrained")
+    size = (3.6 * ncols + 1, 3.4 * nrows)
+    if pyplot:
+        fig, axes = plt.subplots(nrows, ncols, figsize=size, squeeze=False, layout="constrained")
+    else:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=size, layout="constrained")
+        axes = fig.subplots(nrows, ncols, squeeze=False)
     for k, ax in enumerate(axes.ravel()):
         if k >= n:
             ax.set_visible(False)

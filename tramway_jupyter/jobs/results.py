@@ -86,6 +86,18 @@ class TaskResult:
     _load_error: Callable[[], dict[str, Any] | None] | None = field(
         default=None, repr=False, compare=False)
 
+    def records(self) -> dict[str, Any]:
+        """Every object the task recorded (``{}`` if none), loaded from its results file."""
+        return Results._load(self)
+
+    def get(self, name: str) -> Any:
+        """One recorded object; :class:`RecordNotFoundError` (a ``KeyError``) names the task."""
+        recs = self.records()
+        if name not in recs:
+            raise RecordNotFoundError(f"task {self.task_id} recorded no {name!r}; it recorded: "
+                                      f"{', '.join(sorted(recs)) or 'nothing'}")
+        return recs[name]
+
     @property
     def error(self) -> dict[str, Any] | None:
         """The full error (ename, evalue, traceback, cell), read from the status file once."""
@@ -115,6 +127,15 @@ class Results:
         self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     # -- rows -----------------------------------------------------------------------------
+    @property
+    def partial(self) -> bool:
+        """Whether some task is still pending, queued or running (the results so far)."""
+        return any(self.counts.get(s, 0) for s in ACTIVE_VALUES)
+
+    def result(self, t: TaskRow) -> TaskResult:
+        """The result of one task row of the store."""
+        return self._result(t)
+
     def _result(self, t: TaskRow) -> TaskResult:
         names, res = list(t.records), t.results
         if not names and res is None and t.state not in _UNFINISHED \
@@ -356,7 +377,8 @@ class Results:
     def __repr__(self) -> str:
         counts = self.counts
         n = sum(counts.values())
-        lines = [f"Results of batch {self.batch_id}: {n} task(s) ({self._counts_text(counts)})"]
+        lines = [f"Results of batch {self.batch_id}: {n} task(s) ({self._counts_text(counts)})"
+                 + (" - partial: the batch is still running" if self.partial else "")]
         rows = self.head(SHOWN_ROWS)
         w = max((len(r.task_id) for r in rows), default=4)
         lines += [self.format_row(r, w) for r in rows]
@@ -386,8 +408,9 @@ class Results:
         n = sum(counts.values())
         more = (f"<div><i>... {n - len(rows)} more task(s): iterate the results or use "
                 "<code>.table()</code></i></div>" if n > len(rows) else "")
+        partial = " <i>(partial: the batch is still running)</i>" if self.partial else ""
         return (f"<div><b>Batch {html.escape(self.batch_id)}</b>: {n} task(s) "
-                f"({self._counts_text(counts)})<table><thead><tr>{head}</tr></thead><tbody>"
+                f"({self._counts_text(counts)}){partial}<table><thead><tr>{head}</tr></thead><tbody>"
                 f"{''.join(body)}</tbody></table>{more}</div>")
 
     def plot_maps(self, name: str = "maps", variable: str = "diffusivity", *,

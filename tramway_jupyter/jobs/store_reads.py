@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..exceptions import BatchNotFoundError
-from .states import State
+from .states import FINAL_VALUES, State
 from .store_connection import StoreConnection
 from .store_rows import TASK_SORT_KEYS, BatchRow, JobRow, TaskRow, batch_row, job_row, task_row
 
@@ -229,6 +229,16 @@ class StoreReads(StoreConnection):
             q += " AND task_id = ?"
             args.append(task_id)
         return [dict(r) for r in self._conn().execute(q + " ORDER BY id", args)]
+
+    def ended_since(self, batch_id: str, after: int = 0) -> tuple[list[str], int]:
+        """The tasks that reached a final state after transition ``after``, in the order they
+        did (a task may come twice: a retry ends again), and the last transition id read."""
+        finals = sorted(FINAL_VALUES)
+        rows = self._conn().execute(
+            "SELECT id, task_id FROM transitions WHERE batch_id = ? AND id > ? AND to_state IN"
+            f" ({','.join('?' * len(finals))}) ORDER BY id", (batch_id, after, *finals)
+        ).fetchall()
+        return [r["task_id"] for r in rows], (rows[-1]["id"] if rows else after)
 
     def find_done(self, fingerprints: Iterable[str]) -> dict[str, tuple[str, str, str]]:
         """Done tasks with these fingerprints: ``fingerprint -> (batch_id, task_id, batch_dir)``.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,8 @@ from ..backends.profiles import default_workers
 from ..exceptions import BackendUnavailableError, TramwayJupyterError
 from ..jobs.batchdir import BatchDir
 from ..jobs.rerun import RerunReport
-from ..jobs.results import Results
-from ..jobs.states import ACTIVE_STATES, RETRYABLE_STATES, State, batch_state
+from ..jobs.results import Results, TaskResult
+from ..jobs.states import ACTIVE_STATES, FINAL_VALUES, RETRYABLE_STATES, State, batch_state
 from ..jobs.store import BatchRow, JobRow, Store, TaskRow, job_rows
 from ..jobs.sync import sync
 
@@ -212,6 +213,48 @@ class Batch:
             time.sleep(delay)
             delay = min(cap, delay * 2)
 
+    def as_completed(self, timeout: float | None = None) -> Iterator[TaskResult]:
+        """Yield each task's result as soon as it is final (done, failed, lost or cancelled),
+        in the order they end, like ``concurrent.futures.as_completed``: tasks already ended
+        first, then the others as they end, until none is pending, queued or running.
+
+        Each is a :class:`~tramway_jupyter.jobs.results.TaskResult` (``r.get("maps")`` loads a
+        record). On a cluster, the files of the tasks that ended are fetched as they end (one
+        incremental tar stream per poll that saw some end). ``timeout``: seconds, then
+        ``TimeoutError``. Each task is yielded once (a retry that ends it again is not).
+        """
+        results = Results(self.batch_id, self.dir, self.store)
+        end = None if timeout is None else time.monotonic() + timeout
+        local = getattr(self.backend, "local", True)
+        cap = POLL_MAX_LOCAL if local else self.profile.poll_interval_max
+        seen: set[str] = set()
+        after = 0
+        delay = POLL_START
+        while True:
+            counts = self.refresh()
+            ended, after = self.store.ended_since(self.batch_id, after)
+            new = [t for t in dict.fromkeys(ended) if t not in seen]
+            if new:
+                if not local:
+                    self.backend.fetch(self.ctx)
+                rows = self.store.tasks_by_id(self.batch_id, new)
+                for tid in new:
+                    row = rows.get(tid)
+                    if row is not None and row.state in FINAL_VALUES:
+                        seen.add(tid)
+                        yield results.result(row)
+                delay = POLL_START
+            if not any(counts.get(s.value, 0) for s in ACTIVE_STATES):
+                ended, after = self.store.ended_since(self.batch_id, after)
+                if not [t for t in ended if t not in seen]:
+                    return
+                continue
+            if end is not None and time.monotonic() >= end:
+                raise TimeoutError(f"batch {self.batch_id} still active after {timeout} s: "
+                                   f"{counts}")
+            time.sleep(delay if end is None else max(0.0, min(delay, end - time.monotonic())))
+            delay = min(cap, delay * 2)
+
     def cancel(self, job_indices: list[int] | None = None) -> None:
         """Stop the batch (or some of its jobs); unfinished tasks end ``cancelled``."""
         with self._lock:
@@ -256,7 +299,10 @@ class Batch:
         return len(rows)
 
     def results(self, *, refresh: bool = True) -> Results:
-        """Gather: one row per task, the recorded objects, the output notebooks (read lazily)."""
+        """Gather: one row per task, the recorded objects, the output notebooks (read lazily).
+
+        On a running batch: the results so far (``results.partial``), the tasks still pending,
+        queued or running shown as such."""
         if refresh:
             if self.is_active():  # a finished batch's store already agrees with its status files
                 self.refresh()

@@ -1,4 +1,5 @@
-"""ipywidgets for notebooks: a batch's live progress, a profile picker and a results view.
+"""ipywidgets for notebooks: a batch's live progress, its results as they come, a profile picker
+and a results view.
 
 ``%tramway run`` displays :class:`ProgressWidget`. The widgets reach batches, results and profiles
 through :mod:`tramway_jupyter.api` only.
@@ -15,6 +16,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the [lab
         "tramway_jupyter.widgets needs ipywidgets: pip install 'tramway-jupyter[lab]'"
     ) from exc
 
+from .live_results import LiveResults
 from .profile_picker import ProfilePicker
 from .progress import (
     ProgressWidget,
@@ -26,6 +28,7 @@ from .progress import (
 from .results_view import ResultsView
 
 __all__ = [
+    "LiveResults",
     "ProfilePicker",
     "ProgressWidget",
     "ResultsView",

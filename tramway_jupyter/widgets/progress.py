@@ -133,6 +133,10 @@ class ProgressWidget(w.VBox):
         self.time_label = w.HTML()
         self.cancel_button = w.Button(description="Cancel", icon="stop", button_style="warning")
         self.retry_button = w.Button(description="Retry failed", icon="refresh")
+        self.live_button = w.Button(description="Live results", icon="table",
+                                    tooltip="the finished tasks and the maps, as they come")
+        self.live: Any = None
+        self.live_button.on_click(lambda _: self.show_live())
         self.cancel_button.on_click(lambda _: self._in_thread(self._cancel))
         self.retry_button.on_click(lambda _: self._in_thread(self._retry))
         self.summary = w.HTML()
@@ -145,7 +149,7 @@ class ProgressWidget(w.VBox):
                     [self.counts_label, self.time_label],
                     layout=w.Layout(justify_content="space-between"),
                 ),
-                w.HBox([self.cancel_button, self.retry_button]),
+                w.HBox([self.cancel_button, self.retry_button, self.live_button]),
                 self.message,
                 self.summary,
             ]
@@ -280,6 +284,16 @@ class ProgressWidget(w.VBox):
         super().close()
 
     # -- buttons ------------------------------------------------------------------------
+    def show_live(self) -> Any:
+        """Show the batch's results as they come below the progress (once)."""
+        if self.live is None:
+            from .live_results import LiveResults
+
+            self.live = LiveResults(self.batch)
+            self.children = (*tuple(self.children), self.live)  # type: ignore[has-type]
+            self.live_button.disabled = True
+        return self.live
+
     def _in_thread(self, fn: Callable[[], None]) -> None:
         threading.Thread(target=fn, daemon=True).start()
 
