@@ -40,7 +40,7 @@ class LiveResults(w.VBox):
         self.every = every
         self.header = w.HTML()
         self.table = w.HTML()
-        self.image = w.Image(format="png", layout=w.Layout(max_width="100%"))
+        self.image = w.Image(format="png", layout=w.Layout(width="100%", height="auto"))
         self.note = w.HTML()
         super().__init__([self.header, self.table, self.image, self.note])
         self.add_class("tramway-live-results")
