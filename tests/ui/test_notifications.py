@@ -76,3 +76,23 @@ def test_notifications_on_first_failure_and_end(page: Page, lab, artifacts):
     with page.expect_response(_events_polled, timeout=30_000):
         pass  # one more poll, to be sure
     expect(lp.toast(f'Batch "{NAME}"')).to_have_count(0)
+
+
+def test_the_setting_turns_notifications_off(page: Page, lab):
+    """With ``notifications: false`` (Settings > TRamWAy jobs) the page never asks for events;
+    the setting is validated against the extension's schema (an unknown key is refused)."""
+    lp = LabPage(page, lab)
+    url = f"{lab['base']}/lab/api/settings/tramway-jupyter:sidebar"
+    auth = {"Authorization": f"token {lab['token']}"}
+    bad = page.request.put(url, data={"raw": '{"notifications": "yes"}'}, headers=auth)
+    assert bad.status == 400, bad.status  # not a boolean: the schema is there and checked
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/tramway/api/events" in r.url else None)
+    r = page.request.put(url, data={"raw": '{"notifications": false}'}, headers=auth)
+    assert r.ok, r.status
+    try:
+        lp.goto()
+        page.wait_for_timeout(7000)  # longer than the notifier's 5 s interval
+        assert polls == []
+    finally:
+        page.request.put(url, data={"raw": "{}"}, headers=auth)
