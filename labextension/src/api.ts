@@ -10,6 +10,7 @@ import {
   IBatchCounts,
   IBatchDetail,
   IBatchList,
+  IEventList,
   IJobPage,
   INotebookPath,
   ITaskDetail,
@@ -167,4 +168,9 @@ export function retryBatch(batchId: string): Promise<IActionResult> {
     method: 'POST',
     body: '{}'
   });
+}
+
+/** The batch events (ended, first failures) after id `after` (0: every one the server keeps). */
+export function listEvents(after = 0): Promise<IEventList> {
+  return requestAPI<IEventList>(['events'], {}, { after: String(after) });
 }

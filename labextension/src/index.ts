@@ -5,8 +5,10 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { cancelBatch, getTaskNotebook, retryBatch } from './api';
+import { BatchNotifier } from './notifications';
 import { TramwaySidebar } from './sidebar';
 import { IBatch } from './types';
 
@@ -15,11 +17,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'A left sidebar listing tramway-jupyter batches.',
   autoStart: true,
   requires: [ILabShell],
-  optional: [ILayoutRestorer],
+  optional: [ILayoutRestorer, ISettingRegistry],
   activate: (
     app: JupyterFrontEnd,
     labShell: ILabShell,
-    restorer: ILayoutRestorer | null
+    restorer: ILayoutRestorer | null,
+    settingRegistry: ISettingRegistry | null
   ) => {
     const sidebar: TramwaySidebar = new TramwaySidebar({
       shell: app.shell,
@@ -67,6 +70,31 @@ const plugin: JupyterFrontEndPlugin<void> = {
     labShell.add(sidebar, 'left', { rank: 650 });
     if (restorer) {
       restorer.add(sidebar, TramwaySidebar.ID);
+    }
+    const notifier = new BatchNotifier({
+      reveal: (batchId: string) => {
+        labShell.activateById(TramwaySidebar.ID);
+        sidebar.reveal(batchId);
+      },
+      onEvents: () => void sidebar.refresh()
+    });
+    if (settingRegistry) {
+      settingRegistry
+        .load(plugin.id)
+        .then(settings => {
+          const apply = () => {
+            notifier.enabled =
+              settings.get('notifications').composite !== false;
+          };
+          apply();
+          settings.changed.connect(apply);
+        })
+        .catch(reason => {
+          console.warn('tramway-jupyter: cannot read the settings', reason);
+          notifier.enabled = true;
+        });
+    } else {
+      notifier.enabled = true;
     }
   }
 };

@@ -33,6 +33,25 @@ export class BatchesModel {
     return this._changed;
   }
 
+  /** Emitted with a batch id the list must expand and scroll to. */
+  get revealRequested(): ISignal<this, string> {
+    return this._revealRequested;
+  }
+
+  /** Ask the list to expand the batch and show it (e.g. from a notification). Kept until a
+   * list takes it, for a panel opened for the first time (not rendered yet). */
+  reveal(batchId: string): void {
+    this._pendingReveal = batchId;
+    this._revealRequested.emit(batchId);
+  }
+
+  /** The batch to reveal that no list has taken yet, then none. */
+  takeReveal(): string | null {
+    const id = this._pendingReveal;
+    this._pendingReveal = null;
+    return id;
+  }
+
   async refresh(): Promise<void> {
     try {
       const data = await listBatches();
@@ -55,4 +74,6 @@ export class BatchesModel {
   private _lastError: string | null = null;
   private _tick = 0;
   private _changed = new Signal<this, void>(this);
+  private _revealRequested = new Signal<this, string>(this);
+  private _pendingReveal: string | null = null;
 }

@@ -57,6 +57,16 @@ export class TramwaySidebar extends Widget {
     return this._poll.refresh();
   }
 
+  /** Expand the batch and scroll to it, now and again once refreshed (it may be new). The
+   * caller activates the panel itself, through the shell. */
+  reveal(batchId: string): void {
+    this.model.reveal(batchId);
+    void this._poll
+      .refresh()
+      .then(() => this._poll.tick)
+      .then(() => this.model.reveal(batchId));
+  }
+
   dispose(): void {
     if (this.isDisposed) {
       return;

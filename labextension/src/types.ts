@@ -56,3 +56,7 @@ export type ITaskDetail = api.TaskDetail;
 export type ITaskLog = api.TaskLog;
 export type INotebookPath = api.NotebookPath;
 export type IActionResult = api.CancelResult | api.RetryResult;
+/** A batch ended, or a running batch's first failures (GET /events). */
+export type IBatchEvent = api.BatchEvent;
+/** GET /events?after=ID: the events after ID, the latest id, the server's log id. */
+export type IEventList = api.EventList;

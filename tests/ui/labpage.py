@@ -93,6 +93,11 @@ class LabPage:
             has=self.page.locator(".jp-TramwayBatch-name", has_text=re.compile(f"^{name}$"))
         )
 
+    def toast(self, text: str | re.Pattern[str], kind: str = "") -> Locator:
+        """A JupyterLab notification toast (``kind``: success, error, warning, info)."""
+        cls = f".jp-Notification-Toast-{kind}" if kind else ".Toastify__toast"
+        return self.page.locator(f".jp-toastContainer {cls}", has_text=text)
+
     # -- notebooks ------------------------------------------------------------------
     def open_notebook(self, name: str, cells: list[str]) -> None:
         write_notebook(self.lab["root"] / name, cells)

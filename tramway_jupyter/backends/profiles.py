@@ -9,6 +9,8 @@
     partition = "dedicated"
     walltime = "01:00:00"
     container = "tramway-jupyter.sif"
+    mail_type = "END,FAIL"        # optional Slurm mail (sbatch --mail-type, --mail-user)
+    mail_user = "me@example.org"
 
 The profile ``local`` always exists (local backend, one worker per core).
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
+import re
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -32,6 +35,26 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+
+#: The values of sbatch ``--mail-type`` (a comma list of them).
+MAIL_TYPES = ("NONE", "BEGIN", "END", "FAIL", "REQUEUE", "ALL", "INVALID_DEPEND", "STAGE_OUT",
+              "TIME_LIMIT", "TIME_LIMIT_90", "TIME_LIMIT_80", "TIME_LIMIT_50", "ARRAY_TASKS")
+_MAIL_USER = re.compile(r"[A-Za-z0-9._%+-]+(@[A-Za-z0-9.-]+)?")
+
+
+def check_mail_type(profile: str, value: object) -> str | None:
+    """``mail_type`` as sbatch takes it ("END,FAIL"): a comma list of :data:`MAIL_TYPES`, in
+    any case, or None."""
+    if value is None or value == "":
+        return None
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    types = [str(t).strip().upper() for t in items]
+    bad = [t for t in types if t not in MAIL_TYPES]
+    if bad or not types:
+        raise ProfileError(f"profile {profile!r}: mail_type {value!r}: unknown Slurm mail type(s)"
+                           f" {bad}; use a comma list of {', '.join(MAIL_TYPES)}")
+    return ",".join(dict.fromkeys(types))
 
 
 def cpu_count() -> int:
@@ -75,6 +98,8 @@ class Profile:
     max_running: int | None = None
     max_requeue: int = 1  # resubmissions of a task whose job was PREEMPTED or hit NODE_FAIL
     sbatch_options: list[str] = field(default_factory=list)
+    mail_type: str | None = None  # Slurm mail: sbatch --mail-type, e.g. "END,FAIL"
+    mail_user: str | None = None  # sbatch --mail-user (Slurm's default: the submitting user)
     remote_dependencies: str | None = None
     python: str = "python3"
     poll_interval_max: float = 30.0  # s: the longest wait between two polls of a cluster
@@ -136,6 +161,13 @@ class Profile:
             self.max_output = parse_size(self.max_output)
         except ValueError as exc:
             raise ProfileError(f"profile {self.name!r}: max_output: {exc}") from None
+        self.mail_type = check_mail_type(self.name, self.mail_type)
+        if self.mail_user is not None and not _MAIL_USER.fullmatch(str(self.mail_user)):
+            raise ProfileError(f"profile {self.name!r}: mail_user must be an e-mail address or"
+                               f" a user name, got {self.mail_user!r}")
+        if self.mail_user and not self.mail_type:
+            raise ProfileError(f"profile {self.name!r}: mail_user is set but not mail_type, so "
+                               'Slurm would send no mail: add mail_type = "END,FAIL" (or ALL)')
         if self.container_runtime not in ("apptainer", "singularity"):
             raise ProfileError(
                 f"profile {self.name!r}: container_runtime must be 'apptainer' or 'singularity',"

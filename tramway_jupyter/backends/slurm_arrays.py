@@ -39,6 +39,8 @@ class ArraySubmission:
     cpus_per_task: int | None = None
     mem: str | None = None
     max_running: int | None = None
+    mail_type: str | None = None  # sbatch --mail-type (checked by the profile)
+    mail_user: str | None = None
     extra_options: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()  # Slurm ids already queued (array ids or "A_k")
     after: tuple[str, ...] = ()  # names of arrays submitted before it on the same line
@@ -114,6 +116,8 @@ def plan_arrays(
                 cpus_per_task=profile.cpus_per_task,
                 mem=profile.mem,
                 max_running=profile.max_running,
+                mail_type=profile.mail_type,
+                mail_user=profile.mail_user,
                 extra_options=tuple(profile.sbatch_options),
                 depends_on=tuple(known),
                 after=tuple(after),
@@ -158,6 +162,10 @@ def sbatch_argv(sub: ArraySubmission) -> list[str]:
         argv.append(f"--cpus-per-task={int(sub.cpus_per_task)}")
     if sub.mem:
         argv.append(f"--mem={sub.mem}")
+    if sub.mail_type:
+        argv.append(f"--mail-type={sub.mail_type}")
+    if sub.mail_user:
+        argv.append(f"--mail-user={sub.mail_user}")
     if sub.depends_on:
         argv.append("--dependency=afterany:" + ":".join(check_ids(sub.depends_on)))
     argv.extend(sub.extra_options)

@@ -3,7 +3,7 @@
 Enabled on install by ``jupyter-config/server-config/tramway_jupyter.json``. Configurable with
 ``c.TramwayServer.store_path`` (default: the per-user store, or ``$TRAMWAY_JUPYTER_STORE``) and
 ``c.TramwayServer.refresh_interval`` (seconds between background polls of active batches; 0 turns
-the poller off).
+the poller off, and with it the batch events behind notifications).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from traitlets.config import Configurable
 from traitlets.utils.importstring import import_item
 
 from ..jobs.store import Store
+from .events import BatchWatcher, EventLog
 from .handlers import route_table
 from .refresher import BatchRefresher
 from .service import BatchService
@@ -55,7 +56,10 @@ def load(serverapp: Any) -> None:
     service = BatchService(store, serverapp.root_dir, factory)
     executor = ThreadPoolExecutor(max_workers=cfg.threads, thread_name_prefix="tramway")
     web_app = serverapp.web_app
-    web_app.settings.update(tramway_service=service, tramway_executor=executor)
+    events = EventLog()
+    web_app.settings.update(
+        tramway_service=service, tramway_executor=executor, tramway_events=events
+    )
     web_app.add_handlers(".*$", route_table(web_app.settings["base_url"]))
     if cfg.refresh_interval > 0:
         refresher = BatchRefresher(
@@ -64,6 +68,7 @@ def load(serverapp: Any) -> None:
             interval=cfg.refresh_interval,
             max_interval=cfg.max_refresh_interval,
             log=serverapp.log,
+            watcher=BatchWatcher(events),
         )
         web_app.settings["tramway_refresher"] = refresher
         IOLoop.current().add_callback(refresher.start)

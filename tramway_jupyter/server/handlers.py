@@ -18,6 +18,8 @@ Routes (all GET unless said):
 - ``batches/<id>/jobs``: a page of jobs (``state``, ``offset``, ``limit``).
 - ``batches/<id>/tasks/<task>`` (+ ``/log``, ``/notebook``): one task.
 - POST ``batches/<id>/cancel``, ``batches/<id>/jobs/<j>/cancel``, ``batches/<id>/retry``.
+- ``events?after=ID``: the batch events (ended, first failures) after ``ID`` and the latest id
+  (``events.py``; in memory, noticed by the refresher).
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ..exceptions import BatchNotFoundError, ConflictError, NotFoundError, RequestError
+from .events import EventLog
 from .payloads import encode
-from .requests import CancelRequest, JobQuery, TaskQuery, check_params
+from .requests import CancelRequest, EventQuery, JobQuery, TaskQuery, check_params
 from .service import BatchService
 
 T = TypeVar("T")
@@ -175,6 +178,16 @@ class RetryHandler(TramwayHandler):
         self.reply(await self.call(self.service.retry, batch_id))
 
 
+class EventsHandler(TramwayHandler):
+    """The batch events after ``?after=ID`` (no store read: they are in memory)."""
+
+    @web.authenticated
+    @api_errors
+    async def get(self) -> None:
+        query = EventQuery.parse(self.query_args())
+        self.reply(cast(EventLog, self.settings["tramway_events"]).after(query.after))
+
+
 _ID = r"(?P<{}>[^/]+)"
 _B = _ID.format("batch_id")
 _T = _ID.format("task_id")
@@ -190,6 +203,7 @@ ROUTES: list[tuple[str, type[TramwayHandler]]] = [
     (rf"batches/{_B}/cancel/?", CancelHandler),
     (rf"batches/{_B}/jobs/(?P<job_index>[0-9]+)/cancel/?", JobCancelHandler),
     (rf"batches/{_B}/retry/?", RetryHandler),
+    (r"events/?", EventsHandler),
 ]
 
 

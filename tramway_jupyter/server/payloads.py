@@ -185,10 +185,44 @@ class RetryResult(msgspec.Struct):
     retried: int
 
 
+EventKind = Literal["ended", "failing"]
+
+
+class BatchEvent(msgspec.Struct):
+    """Something a user should be told about a batch, noticed by the server's refresher.
+
+    ``kind``: ``ended`` (every task final: ``state`` is done, failed, lost or cancelled) or
+    ``failing`` (the first failures of a batch still running, once per batch). ``n_failed``:
+    its failed and lost tasks at that time. ``at``: when the server noticed (epoch seconds).
+    """
+
+    id: int
+    batch_id: str
+    batch_name: str
+    kind: EventKind
+    state: State
+    n_failed: int
+    n_tasks: int
+    message: str
+    at: float
+
+
+class EventList(msgspec.Struct):
+    """``GET events?after=ID``: the events after ``ID`` (oldest first) and the latest id.
+
+    Events live in the server's memory (the last few hundred): ``log_id`` changes when the
+    server restarts, and ids start again from 1.
+    """
+
+    events: list[BatchEvent]
+    latest: int
+    log_id: str
+
+
 #: Every reply of the REST API, in the order the TypeScript file lists them.
 PAYLOADS: tuple[type[msgspec.Struct], ...] = (
     BatchList, BatchCounts, BatchDetail, JobPage, TaskDetail, TaskLog, NotebookPath,
-    CancelResult, RetryResult,
+    CancelResult, RetryResult, EventList,
 )
 
 _encoder = msgspec.json.Encoder()

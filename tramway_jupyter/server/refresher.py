@@ -3,6 +3,10 @@
 Refreshes run in the thread pool (a Slurm refresh may go over SSH), one batch at a time; a batch
 whose refresh fails is retried later and later (doubling, up to a cap), and the failure is logged
 once per streak, not at every poll.
+
+Given a ``BatchWatcher`` (``events.py``), each tick first lists every batch (one aggregate
+query) and lets it note which batches ended or started failing since the last tick: the
+notifications come from here, so they need no open notebook.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import time
 from concurrent.futures import Executor
 from typing import Any
 
+from .events import BatchWatcher
 from .service import BatchService
 
 logger = logging.getLogger(__name__)
@@ -27,12 +32,14 @@ class BatchRefresher:
         interval: float = 5.0,
         max_interval: float = 60.0,
         log: logging.Logger | Any = logger,
+        watcher: BatchWatcher | None = None,
     ) -> None:
         self.service = service
         self.executor = executor
         self.interval = interval
         self.max_interval = max_interval
         self.log = log
+        self.watcher = watcher
         self._failures: dict[str, int] = {}
         self._next: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
@@ -58,6 +65,10 @@ class BatchRefresher:
 
     async def tick(self) -> None:
         loop = asyncio.get_running_loop()
+        if self.watcher is not None:
+            batches = await loop.run_in_executor(self.executor, self.service.list_batches)
+            for event in self.watcher.observe(batches.batches):
+                self.log.info("tramway: event %d: %s", event.id, event.message)
         active = await loop.run_in_executor(self.executor, self.service.active_batch_ids)
         now = time.monotonic()
         for gone in set(self._next) - set(active):

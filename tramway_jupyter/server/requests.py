@@ -203,3 +203,15 @@ def confine(root: Path, path: Path) -> Path:
     if not rpath.is_relative_to(rroot):
         raise NotFoundError(f"{path} is outside the batch directory {root}")
     return rpath
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """What ``GET events`` asks for: the events after id ``after`` (default 0: every kept one)."""
+
+    after: int = 0
+
+    @classmethod
+    def parse(cls, args: Mapping[str, Sequence[str]]) -> EventQuery:
+        check_params(args, ("after",))
+        return cls(after=_int_arg(args, "after", 0, 0))

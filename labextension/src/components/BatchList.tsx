@@ -1,5 +1,5 @@
 import { refreshIcon, ToolbarButtonComponent } from '@jupyterlab/ui-components';
-import React, { useEffect, useState } from 'react';
+import React, { useEffect, useRef, useState } from 'react';
 
 import { BatchesModel } from '../model';
 import { BatchItem, IBatchActions } from './BatchItem';
@@ -14,11 +14,31 @@ export function BatchList(props: {
   const { model } = props;
   const [, setVersion] = useState(0);
   const [expanded, setExpanded] = useState<Set<string>>(new Set());
+  const root = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const onChange = () => setVersion(v => v + 1);
     model.changed.connect(onChange);
     return () => {
       model.changed.disconnect(onChange);
+    };
+  }, [model]);
+  useEffect(() => {
+    const onReveal = (_: BatchesModel, id: string) => {
+      model.takeReveal();
+      setExpanded(prev => new Set(prev).add(id));
+      requestAnimationFrame(() =>
+        root.current
+          ?.querySelector(`[data-batch-id="${CSS.escape(id)}"]`)
+          ?.scrollIntoView({ block: 'nearest' })
+      );
+    };
+    model.revealRequested.connect(onReveal);
+    const pending = model.takeReveal();
+    if (pending !== null) {
+      onReveal(model, pending);
+    }
+    return () => {
+      model.revealRequested.disconnect(onReveal);
     };
   }, [model]);
   const toggle = (id: string) => {
@@ -32,7 +52,7 @@ export function BatchList(props: {
   };
   const batches = model.batches;
   return (
-    <div className="jp-TramwayBatches">
+    <div className="jp-TramwayBatches" ref={root}>
       <div className="jp-TramwayBatches-header">
         <h2 className="jp-TramwayBatches-title">TRamWAy jobs</h2>
         <ToolbarButtonComponent

@@ -63,6 +63,25 @@ export interface BatchDetail {
   jobs_limit: number;
 }
 
+/**
+ * Something a user should be told about a batch, noticed by the server's refresher.
+ *
+ * `kind`: `ended` (every task final: `state` is done, failed, lost or cancelled) or
+ * `failing` (the first failures of a batch still running, once per batch). `n_failed`:
+ * its failed and lost tasks at that time. `at`: when the server noticed (epoch seconds).
+ */
+export interface BatchEvent {
+  id: number;
+  batch_id: string;
+  batch_name: string;
+  kind: 'ended' | 'failing';
+  state: State;
+  n_failed: number;
+  n_tasks: number;
+  message: string;
+  at: number;
+}
+
 /** A batch, with its number of tasks per state. */
 export interface BatchInfo {
   batch_id: string;
@@ -91,6 +110,18 @@ export interface BatchList {
 export interface CancelResult {
   batch: BatchInfo;
   cancelled: number[] | null;
+}
+
+/**
+ * `GET events?after=ID`: the events after `ID` (oldest first) and the latest id.
+ *
+ * Events live in the server's memory (the last few hundred): `log_id` changes when the
+ * server restarts, and ids start again from 1.
+ */
+export interface EventList {
+  events: BatchEvent[];
+  latest: number;
+  log_id: string;
 }
 
 /** A job: tasks run by one worker process (one Slurm array element, one local process). */

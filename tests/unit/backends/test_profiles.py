@@ -29,6 +29,8 @@ container_options = ["-B /pasteur"]
 container_images = { tramway-jupyter = "https://example.org/tramway-jupyter-0.1.0.sif" }
 path_map = { "/Volumes/lab" = "/pasteur/lab" }
 stage_data = false
+mail_type = "end,FAIL"
+mail_user = "jane.doe@pasteur.fr"
 """
 
 
@@ -40,6 +42,7 @@ def test_toml_profile_with_every_slurm_key(tmp_path):
     assert prof.container_images["tramway-jupyter"].endswith(".sif")
     assert prof.path_map == {"/Volumes/lab": "/pasteur/lab"}
     assert prof.max_running == 50 and prof.sbatch_options == ["--qos=fast"]
+    assert prof.mail_type == "END,FAIL" and prof.mail_user == "jane.doe@pasteur.fr"
 
 
 def test_env_var_overrides_profiles_path(tmp_path, monkeypatch):
@@ -151,3 +154,23 @@ def test_record_of_a_class_gone_is_a_plain_profile_with_the_same_values():
     back = Profile.from_record(record)
     assert type(back) is Profile and back.workers == 3 and back.engine == "kernel"
 
+
+
+@pytest.mark.parametrize("mail_type, expected", [
+    ("END,FAIL", "END,FAIL"), (" end , fail ,END", "END,FAIL"), (["ALL"], "ALL"),
+    ("TIME_LIMIT_80,ARRAY_TASKS,INVALID_DEPEND", "TIME_LIMIT_80,ARRAY_TASKS,INVALID_DEPEND"),
+    ("", None), (None, None),
+])
+def test_slurm_mail_type_is_checked_and_normalised(mail_type, expected):
+    assert Profile(backend="slurm", mail_type=mail_type).mail_type == expected
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"mail_type": "END,FINISH"}, r"unknown Slurm mail type\(s\) \['FINISH'\]; use a comma list"),
+    ({"mail_type": "END,,FAIL"}, r"unknown Slurm mail type\(s\) \[''\]"),
+    ({"mail_type": "END", "mail_user": "me; rm -rf ~"}, "mail_user must be an e-mail address"),
+    ({"mail_user": "me@example.org"}, 'mail_user is set but not mail_type.*"END,FAIL"'),
+])
+def test_bad_slurm_mail_settings_are_named(changes, message):
+    with pytest.raises(ProfileError, match=message):
+        Profile(name="m", backend="slurm", **changes)

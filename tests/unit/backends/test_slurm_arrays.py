@@ -158,3 +158,17 @@ def test_plan_arrays_golden():
 def test_plan_arrays_refuses_jobs_not_in_the_plan():
     with pytest.raises(SubmitError, match=r"batch 20261123-b: jobs \[42\] are not in plan.json"):
         sa.plan_arrays(_plan(), [1, 42], PROFILE, remote_dir=RDIR, worker_command=WORKER)
+
+
+def test_slurm_mail_from_the_profile_golden():
+    """``mail_type``/``mail_user`` of the profile reach every sbatch line (here per stage)."""
+    profile = PROFILE.replace(mail_type="end, fail", mail_user="jane.doe+tj@pasteur.fr")
+    subs = sa.plan_arrays(_plan(), range(8), profile, remote_dir=RDIR, worker_command=WORKER)
+    for s in subs:
+        argv = sa.sbatch_argv(s)
+        assert argv[-4:-1] == ["--mail-type=END,FAIL", "--mail-user=jane.doe+tj@pasteur.fr",
+                               "--qos=fast"]
+    assert sa.submit_line(subs).count(" --mail-type=END,FAIL --mail-user=") == 3
+    golden.check("slurm_plan_mail.txt", _render(subs[:2]))
+    no_mail = sa.plan_arrays(_plan(), range(2), PROFILE, remote_dir=RDIR, worker_command=WORKER)
+    assert not any(a.startswith("--mail") for a in sa.sbatch_argv(no_mail[0]))
