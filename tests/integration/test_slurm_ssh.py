@@ -293,3 +293,24 @@ def test_time_segments_and_a_sweep_on_slurm(infra, profile, store, tmp_path):
     for key, value in n.items():
         assert value == 10 * dict(key.sweep)["scale"], (key, value)  # 10 points per 1-s window
     assert {key.segment_index for key in n} == {0, 1, 2, 3}
+
+
+def test_as_completed_brings_results_back_as_tasks_end_on_slurm(infra, profile, store, tmp_path):
+    """Issue 11 on Slurm: the first task's records are fetched and readable while a slower task
+    of the same batch still runs (an incremental tar of what ended, not one fetch at the end)."""
+    from tramway_jupyter.capture.pipeline import Pipeline
+
+    data = data_files(tmp_path / "data", ["fast.txt", "slow.txt"])
+    pipe = Pipeline.from_cells([
+        ("setup", "import os, time\nimport tramway_jupyter as tj"),
+        ("stage s --per file",
+         "time.sleep(25 if 'slow' in source else 0)\n"
+         "tj.record('who', os.path.basename(source))"),
+    ])
+    batch = _run(pipe, data, profile, store, tmp_path, rois="none", tasks_per_job=1)
+    stream = batch.as_completed(timeout=240)
+    first = next(stream)
+    assert first.get("who") == "fast.txt"  # its results file came back already
+    assert batch.is_active()
+    rest = list(stream)
+    assert [r.get("who") for r in rest] == ["slow.txt"]
