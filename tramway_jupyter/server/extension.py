@@ -20,6 +20,7 @@ from traitlets.utils.importstring import import_item
 from ..jobs.store import Store
 from .handlers import route_table
 from .refresher import BatchRefresher
+from .runs import RunService
 from .service import BatchService
 
 
@@ -53,9 +54,11 @@ def load(serverapp: Any) -> None:
     if isinstance(factory, str):
         factory = import_item(factory)
     service = BatchService(store, serverapp.root_dir, factory)
+    runs = RunService(store, serverapp.root_dir)
     executor = ThreadPoolExecutor(max_workers=cfg.threads, thread_name_prefix="tramway")
     web_app = serverapp.web_app
-    web_app.settings.update(tramway_service=service, tramway_executor=executor)
+    web_app.settings.update(tramway_service=service, tramway_runs=runs,
+                            tramway_executor=executor)
     web_app.add_handlers(".*$", route_table(web_app.settings["base_url"]))
     if cfg.refresh_interval > 0:
         refresher = BatchRefresher(
