@@ -10,6 +10,7 @@ import json
 import re
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -46,7 +47,7 @@ def lp(page, lab):
     return LabPage(page, lab)
 
 
-def test_run_form_starts_a_batch_then_summary_and_downloads(lp, lab, artifacts, tmp_path):
+def test_run_form_starts_a_batch_then_summary_and_downloads(lp, lab, artifacts):
     write_notebook(lab["root"] / "form.ipynb", FORM_NB)
     lp.goto("lab/tree/form.ipynb")
     expect(lp.page.locator(".jp-NotebookPanel")).to_be_visible(timeout=60_000)
@@ -102,12 +103,12 @@ def test_run_form_starts_a_batch_then_summary_and_downloads(lp, lab, artifacts, 
         batch.locator(".jp-mod-download.jp-mod-csv").click()
     dl = info.value
     assert dl.suggested_filename == f"tramway-{batch_id}.csv"
-    rows = list(csv.DictReader(io.StringIO(open(dl.path()).read())))
+    rows = list(csv.DictReader(io.StringIO(Path(dl.path()).read_text())))
     assert sorted(r["value"] for r in rows) == ["0", "0", "10", "10"]
     assert {r["state"] for r in rows} == {"done"}
     with lp.page.expect_download() as info:
         batch.locator(".jp-mod-download.jp-mod-json").click()
-    doc = json.loads(open(info.value.path()).read())
+    doc = json.loads(Path(info.value.path()).read_text())
     assert doc["batch_id"] == batch_id and len(doc["tasks"]) == 4
 
     # filter, then delete with its confirm dialog
