@@ -209,7 +209,10 @@ export function getSummary(batchId: string): Promise<IBatchSummary> {
   return requestAPI<IBatchSummary>(['batches', batchId, 'summary']);
 }
 
-/** The URL of a batch's results as a file (JSON or a CSV of its scalar records). */
+/**
+ * The URL of a batch's results as a file (JSON or a CSV of its scalar records). Followed by
+ * the browser, authenticated by the Lab's login cookie (no token in the link).
+ */
 export function downloadURL(
   batchId: string,
   format: 'json' | 'csv',
@@ -222,9 +225,5 @@ export function downloadURL(
     encodeURIComponent(batchId),
     'download'
   );
-  const query: Record<string, string> = { format };
-  if (settings.token) {
-    query.token = settings.token;
-  }
-  return url + URLExt.objectToQueryString(query);
+  return url + URLExt.objectToQueryString({ format });
 }

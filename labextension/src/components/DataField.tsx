@@ -12,8 +12,9 @@ export function DataField(props: {
   onChange: (value: string) => void;
   /** An error about this field from the form (the run's reply). */
   error?: string;
-  /** Told whether the pattern matches files (the form refuses to run otherwise). */
-  onValid: (valid: boolean) => void;
+  /** Told whether the pattern matches files (null: not known yet); the form refuses to run
+   * when it does not (the server checks again). */
+  onValid: (valid: boolean | null) => void;
 }): JSX.Element {
   const pattern = useDebounced(props.value.trim(), 300);
   const [result, setResult] = useState<IGlobCount | null>(null);
@@ -23,7 +24,7 @@ export function DataField(props: {
     let live = true;
     setResult(null);
     setError(null);
-    onValid(false);
+    onValid(null);
     if (!pattern) {
       return;
     }
@@ -34,7 +35,12 @@ export function DataField(props: {
           onValid(r.count > 0);
         }
       })
-      .catch(reason => live && setError(errorMessage(reason)));
+      .catch(reason => {
+        if (live) {
+          setError(errorMessage(reason));
+          onValid(false);
+        }
+      });
     return () => {
       live = false;
     };

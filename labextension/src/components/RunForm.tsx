@@ -21,7 +21,7 @@ export function RunForm(props: {
   const [notebook, setNotebook] = useState(props.initialNotebook);
   const [pipeline, setPipeline] = useState<INotebookPipeline | null>(null);
   const [data, setData] = useState('');
-  const [dataOK, setDataOK] = useState(false);
+  const [dataOK, setDataOK] = useState<boolean | null>(null);
   const [rois, setRois] = useState('');
   const [profile, setProfile] = useState('local');
   const [workers, setWorkers] = useState('');
@@ -39,7 +39,7 @@ export function RunForm(props: {
       set(value);
       setErrors(e => ({ ...e, [field]: undefined, run: undefined }));
     };
-  const onValid = useCallback((ok: boolean) => setDataOK(ok), []);
+  const onValid = useCallback((ok: boolean | null) => setDataOK(ok), []);
   const onPipeline = useCallback(
     (p: INotebookPipeline | null) => setPipeline(p),
     []
@@ -65,7 +65,7 @@ export function RunForm(props: {
     }
     if (!data.trim()) {
       found.data = 'give the data files, e.g. data/*.rpt.txt';
-    } else if (!dataOK) {
+    } else if (dataOK === false) {
       found.data = `no data file matches '${data.trim()}'`;
     }
     setErrors(found);
