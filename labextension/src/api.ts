@@ -11,8 +11,16 @@ import {
   IBatchDetail,
   IBatchList,
   IEventList,
+  IBatchSummary,
+  IDeleteResult,
+  IDryRunResult,
+  IGlobCount,
   IJobPage,
   INotebookPath,
+  INotebookPipeline,
+  IProfileList,
+  IRunRequest,
+  IRunStarted,
   ITaskDetail,
   ITaskLog,
   ITaskQuery,
@@ -173,4 +181,55 @@ export function retryBatch(batchId: string): Promise<IActionResult> {
 /** The batch events (ended, first failures) after id `after` (0: every one the server keeps). */
 export function listEvents(after = 0): Promise<IEventList> {
   return requestAPI<IEventList>(['events'], {}, { after: String(after) });
+}
+
+/** The profiles; with `check`, that profile's check (it may take seconds). */
+export function listProfiles(check?: string): Promise<IProfileList> {
+  return requestAPI<IProfileList>(['profiles'], {}, check ? { check } : {});
+}
+
+/** How many data files a glob (relative to the server root) matches. */
+export function globCount(pattern: string): Promise<IGlobCount> {
+  return requestAPI<IGlobCount>(['glob'], {}, { pattern });
+}
+
+export function notebookPipeline(path: string): Promise<INotebookPipeline> {
+  return requestAPI<INotebookPipeline>(['notebook-pipeline'], {}, { path });
+}
+
+/** Start a batch (or, with `dry_run`, estimate it). */
+export function startRun(
+  body: IRunRequest
+): Promise<IRunStarted | IDryRunResult> {
+  return requestAPI<IRunStarted | IDryRunResult>(['run'], {
+    method: 'POST',
+    body: JSON.stringify(body)
+  });
+}
+
+export function deleteBatch(batchId: string): Promise<IDeleteResult> {
+  return requestAPI<IDeleteResult>(['batches', batchId], { method: 'DELETE' });
+}
+
+export function getSummary(batchId: string): Promise<IBatchSummary> {
+  return requestAPI<IBatchSummary>(['batches', batchId, 'summary']);
+}
+
+/**
+ * The URL of a batch's results as a file (JSON or a CSV of its scalar records). Followed by
+ * the browser, authenticated by the Lab's login cookie (no token in the link).
+ */
+export function downloadURL(
+  batchId: string,
+  format: 'json' | 'csv',
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): string {
+  const url = URLExt.join(
+    settings.baseUrl,
+    NAMESPACE,
+    'batches',
+    encodeURIComponent(batchId),
+    'download'
+  );
+  return url + URLExt.objectToQueryString({ format });
 }

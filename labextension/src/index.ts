@@ -6,8 +6,9 @@ import {
 } from '@jupyterlab/application';
 import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { Widget } from '@lumino/widgets';
 
-import { cancelBatch, getTaskNotebook, retryBatch } from './api';
+import { cancelBatch, deleteBatch, getTaskNotebook, retryBatch } from './api';
 import { BatchNotifier } from './notifications';
 import { TramwaySidebar } from './sidebar';
 import { IBatch } from './types';
@@ -26,6 +27,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const sidebar: TramwaySidebar = new TramwaySidebar({
       shell: app.shell,
+      currentNotebook: () => {
+        // a document widget (duck-typed: no dependency on @jupyterlab/notebook)
+        const widget = labShell.currentWidget as
+          (Widget & { context?: { path?: unknown } }) | null;
+        const path = widget?.context?.path;
+        return typeof path === 'string' && path.endsWith('.ipynb')
+          ? path
+          : null;
+      },
       actions: {
         cancel: async (batch: IBatch) => {
           const ok = await showDialog({
@@ -51,6 +61,33 @@ const plugin: JupyterFrontEndPlugin<void> = {
             await retryBatch(batch.batch_id);
           } catch (reason) {
             await showErrorMessage('Retry failed', String(reason));
+          }
+          await sidebar.refresh();
+        },
+        cancelJob: async (batchId: string, jobIndex: number) => {
+          try {
+            await cancelBatch(batchId, [jobIndex]);
+          } catch (reason) {
+            await showErrorMessage('Cancel failed', String(reason));
+          }
+          await sidebar.refresh();
+        },
+        delete: async (batch: IBatch) => {
+          const ok = await showDialog({
+            title: 'Delete batch',
+            body: `Delete "${batch.name || batch.batch_id}"? Its unfinished jobs are cancelled and it leaves the list.`,
+            buttons: [
+              Dialog.cancelButton({ label: 'Keep' }),
+              Dialog.warnButton({ label: 'Delete' })
+            ]
+          });
+          if (!ok.button.accept) {
+            return;
+          }
+          try {
+            await deleteBatch(batch.batch_id);
+          } catch (reason) {
+            await showErrorMessage('Delete failed', String(reason));
           }
           await sidebar.refresh();
         },

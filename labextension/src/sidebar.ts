@@ -37,7 +37,8 @@ export class TramwaySidebar extends Widget {
           openTaskError: (batchId: string, taskId: string) =>
             errorTabs.open(batchId, taskId)
         },
-        onRefresh: () => void this._poll.refresh()
+        onRefresh: () => void this._poll.refresh(),
+        currentNotebook: options.currentNotebook
       })
     );
     view.addClass('jp-TramwaySidebar-content');
@@ -94,5 +95,7 @@ export namespace TramwaySidebar {
     actions: Omit<IBatchActions, 'openTaskError'>;
     /** Where a task's error and log open, in the 'main' area. */
     shell: JupyterFrontEnd.IShell;
+    /** The path of the Lab's current notebook (the Run form's default), if any. */
+    currentNotebook: () => string | null;
   }
 }

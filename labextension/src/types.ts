@@ -60,3 +60,33 @@ export type IActionResult = api.CancelResult | api.RetryResult;
 export type IBatchEvent = api.BatchEvent;
 /** GET /events?after=ID: the events after ID, the latest id, the server's log id. */
 export type IEventList = api.EventList;
+
+/** GET /profiles (?check=NAME: with that profile's check). */
+export type IProfileList = api.ProfileList;
+export type IProfileCheck = api.ProfileCheck;
+/** GET /glob?pattern=: the data files a pattern matches. */
+export type IGlobCount = api.GlobCount;
+/** GET /notebook-pipeline?path=: a notebook's %%tramway cells. */
+export type INotebookPipeline = api.NotebookPipeline;
+export type IRunStarted = api.RunStarted;
+export type IDryRunResult = api.DryRunResult;
+export type IDeleteResult = api.DeleteResult;
+/** GET /batches/<id>/summary: durations histogram and failures grouped by message. */
+export type IBatchSummary = api.BatchSummary;
+export type IDurationHistogram = api.DurationHistogram;
+
+/** The body of POST /run (what `tramway-jupyter run` takes, as texts). */
+export interface IRunRequest {
+  notebook: string;
+  data: string;
+  rois?: string;
+  profile?: string;
+  workers?: number;
+  /** name -> Python literal text (--param name=text). */
+  params?: Record<string, string>;
+  /** name -> "v1,v2" (--sweep name=v1,v2). */
+  sweep?: Record<string, string>;
+  segments?: string;
+  name?: string;
+  dry_run?: boolean;
+}

@@ -40,5 +40,10 @@ class FakeBatch:
         return len(tasks)
 
 
+    def delete(self) -> None:
+        CALLS.append(("delete", self.batch_id, None))
+        self.store.delete_batch(self.batch_id)
+
+
 def fake_batch_factory(batch_id: str, store: Store) -> FakeBatch:
     return FakeBatch(batch_id, store)

@@ -189,6 +189,43 @@ class StoreReads(StoreConnection):
             (batch_id,))
         return {(r[0], r[1]): r[2] for r in rows}
 
+    def duration_histogram(self, batch_id: str, bins: int = 10
+                           ) -> tuple[float, float, list[int]] | None:
+        """``(shortest, longest, counts)``: the durations of the batch's done tasks in ``bins``
+        equal bins, from two aggregate queries (never a row per task); None if none is done."""
+        if bins < 1:
+            raise ValueError(f"bins must be >= 1, got {bins}")
+        db = self._conn()
+        where = "batch_id = ? AND state = 'done' AND duration IS NOT NULL"
+        lo, hi, n = db.execute(
+            f"SELECT MIN(duration), MAX(duration), COUNT(*) FROM tasks WHERE {where}",
+            (batch_id,)).fetchone()
+        if not n:
+            return None
+        width = (hi - lo) / bins
+        counts = [0] * bins
+        if width <= 0:
+            counts[0] = int(n)
+            return float(lo), float(hi), counts
+        rows = db.execute(
+            f"SELECT MIN(CAST((duration - ?) / ? AS INTEGER), ?), COUNT(*) FROM tasks"
+            f" WHERE {where} GROUP BY 1", (lo, width, bins - 1, batch_id))
+        for b, k in rows:
+            counts[int(b)] += int(k)
+        return float(lo), float(hi), counts
+
+    def failure_groups(self, batch_id: str, limit: int = 10) -> tuple[list[tuple[str | None, int]], int]:
+        """The ``limit`` most frequent one-line errors of the batch's failed and lost tasks with
+        their counts (most frequent first; None: no message), and the number of such tasks."""
+        db = self._conn()
+        where = "batch_id = ? AND state IN ('failed', 'lost')"
+        total = int(db.execute(f"SELECT COUNT(*) FROM tasks WHERE {where}",
+                               (batch_id,)).fetchone()[0])
+        rows = db.execute(
+            f"SELECT error, COUNT(*) AS n FROM tasks WHERE {where} GROUP BY error"
+            " ORDER BY n DESC, error LIMIT ?", (batch_id, limit))
+        return [(r[0], int(r[1])) for r in rows], total
+
     def cached_origins(self, batch_id: str) -> dict[str, int]:
         """``earlier batch id -> number of this batch's tasks resumed from it``."""
         rows = self._conn().execute(

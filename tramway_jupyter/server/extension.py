@@ -21,6 +21,7 @@ from ..jobs.store import Store
 from .events import BatchWatcher, EventLog
 from .handlers import route_table
 from .refresher import BatchRefresher
+from .runs import RunService
 from .service import BatchService
 
 
@@ -54,12 +55,12 @@ def load(serverapp: Any) -> None:
     if isinstance(factory, str):
         factory = import_item(factory)
     service = BatchService(store, serverapp.root_dir, factory)
+    runs = RunService(store, serverapp.root_dir)
     executor = ThreadPoolExecutor(max_workers=cfg.threads, thread_name_prefix="tramway")
     web_app = serverapp.web_app
     events = EventLog()
-    web_app.settings.update(
-        tramway_service=service, tramway_executor=executor, tramway_events=events
-    )
+    web_app.settings.update(tramway_service=service, tramway_runs=runs,
+                            tramway_executor=executor, tramway_events=events)
     web_app.add_handlers(".*$", route_table(web_app.settings["base_url"]))
     if cfg.refresh_interval > 0:
         refresher = BatchRefresher(

@@ -20,6 +20,7 @@ Routes (all GET unless said):
 - POST ``batches/<id>/cancel``, ``batches/<id>/jobs/<j>/cancel``, ``batches/<id>/retry``.
 - ``events?after=ID``: the batch events (ended, first failures) after ``ID`` and the latest id
   (``events.py``; in memory, noticed by the refresher).
+- DELETE ``batches/<id>``; the Run form's routes are in ``run_handlers.py``.
 """
 
 from __future__ import annotations
@@ -95,6 +96,16 @@ class TramwayHandler(APIHandler):
     def query_args(self) -> dict[str, list[str]]:
         return {name: self.get_query_arguments(name) for name in self.request.query_arguments}
 
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """The JSON error with its message as raised (``log_message``, which jupyter_server
+        sends, has every ``%`` doubled when the error has no arguments)."""
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        if not isinstance(exc, web.HTTPError) or not exc.get_message():
+            super().write_error(status_code, **kwargs)
+            return
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"message": exc.get_message(), "reason": exc.reason}))
+
     def reply(self, payload: msgspec.Struct, status: int = 200) -> None:
         self.set_status(status)
         self.finish(encode(payload))
@@ -115,6 +126,12 @@ class BatchHandler(TramwayHandler):
     async def get(self, batch_id: str) -> None:
         query = TaskQuery.parse(self.query_args())
         self.reply(await self.call(self.service.batch, batch_id, query))
+
+    @web.authenticated
+    @api_errors
+    async def delete(self, batch_id: str) -> None:
+        """Cancel what still runs and hide the batch from listings."""
+        self.reply(await self.call(self.service.delete, batch_id))
 
 
 class BatchCountsHandler(TramwayHandler):
@@ -208,4 +225,7 @@ ROUTES: list[tuple[str, type[TramwayHandler]]] = [
 
 
 def route_table(base_url: str) -> list[tuple[str, type[TramwayHandler]]]:
-    return [(url_path_join(base_url, NAMESPACE, pattern) + "$", h) for pattern, h in ROUTES]
+    from .run_handlers import RUN_ROUTES  # they subclass TramwayHandler
+
+    return [(url_path_join(base_url, NAMESPACE, pattern) + "$", h)
+            for pattern, h in ROUTES + RUN_ROUTES]

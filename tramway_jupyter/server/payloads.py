@@ -219,10 +219,126 @@ class EventList(msgspec.Struct):
     log_id: str
 
 
+class ProfileInfo(msgspec.Struct):
+    """A profile a run can name (``local``, ``inline`` and those of ``profiles.toml``)."""
+
+    name: str
+    backend: str
+    host: str | None
+    partition: str | None
+    workers: int | None
+
+
+class ProfileCheckItem(msgspec.Struct):
+    """One verdict of ``profiles --check``: what was checked, whether it is fine, how to fix."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str
+
+
+class ProfileCheck(msgspec.Struct):
+    """The result of ``profiles --check NAME``."""
+
+    profile: str
+    ok: bool
+    checks: list[ProfileCheckItem]
+
+
+class ProfileList(msgspec.Struct):
+    """``GET profiles`` (``?check=NAME``: with that profile's check, else ``check`` is None)."""
+
+    profiles: list[ProfileInfo]
+    default: str
+    check: ProfileCheck | None
+
+
+class GlobCount(msgspec.Struct):
+    """``GET glob?pattern=``: the data files a pattern matches (relative to the server root),
+    as a run expands it; ``names``: the first few."""
+
+    pattern: str
+    count: int
+    names: list[str]
+
+
+class StageInfo(msgspec.Struct):
+    """A ``%%tramway stage`` cell: its name, ``--per`` and ``--sweep-independent``."""
+
+    name: str
+    per: str
+    sweep_independent: bool
+
+
+class NotebookPipeline(msgspec.Struct):
+    """``GET notebook-pipeline?path=``: the ``%%tramway`` cells of a notebook.
+
+    ``parameters``: the names the parameters cell defines (None: no parameters cell).
+    """
+
+    path: str
+    stages: list[StageInfo]
+    parameters: list[str] | None
+    setup: int
+
+
+class RunStarted(msgspec.Struct):
+    """``POST run``: the batch just started."""
+
+    batch_id: str
+    name: str
+
+
+class DryRunResult(msgspec.Struct):
+    """``POST run`` with ``dry_run``: the estimate's summary text and its fields."""
+
+    text: str
+    details: dict[str, Any]
+
+
+class DeleteResult(msgspec.Struct):
+    """``DELETE batches/<id>``."""
+
+    batch_id: str
+    deleted: bool
+
+
+class DurationHistogram(msgspec.Struct):
+    """The durations (s) of the done tasks: ``counts`` in equal bins from ``shortest`` to
+    ``longest``."""
+
+    shortest: float
+    longest: float
+    counts: list[int]
+
+
+class FailureGroup(msgspec.Struct):
+    """Failed (or lost) tasks that share a one-line error (None: no message)."""
+
+    error: str | None
+    count: int
+
+
+class BatchSummary(msgspec.Struct):
+    """``GET batches/<id>/summary``: durations of done tasks and failures grouped by message
+    (the most frequent first, at most 10 groups; ``n_failed``: all failed and lost tasks)."""
+
+    batch_id: str
+    durations: DurationHistogram | None
+    failures: list[FailureGroup]
+    n_failed: int
+
+
 #: Every reply of the REST API, in the order the TypeScript file lists them.
 PAYLOADS: tuple[type[msgspec.Struct], ...] = (
     BatchList, BatchCounts, BatchDetail, JobPage, TaskDetail, TaskLog, NotebookPath,
     CancelResult, RetryResult, EventList,
+
+
+    CancelResult, RetryResult,
+    ProfileList, GlobCount, NotebookPipeline, RunStarted, DryRunResult, DeleteResult,
+    BatchSummary,
 )
 
 _encoder = msgspec.json.Encoder()

@@ -215,3 +215,90 @@ class EventQuery:
     def parse(cls, args: Mapping[str, Sequence[str]]) -> EventQuery:
         check_params(args, ("after",))
         return cls(after=_int_arg(args, "after", 0, 0))
+
+
+_RUN_FIELDS = ("notebook", "data", "rois", "profile", "workers", "params", "sweep", "segments",
+               "dry_run", "name")
+
+
+def _text_field(body: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise RequestError(f"{name!r} is required")
+        return None
+    if not isinstance(value, str):
+        raise RequestError(f"{name!r} must be a string, got {type(value).__name__}")
+    return value.strip()
+
+
+def _text_map(body: Mapping[str, Any], name: str, example: str) -> dict[str, str]:
+    value = body.get(name) or {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise RequestError(f"{name!r} must be an object of texts, like {example}")
+    return {k.strip(): v.strip() for k, v in value.items() if k.strip()}
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """The body of ``POST run``: what ``tramway-jupyter run`` takes, as texts.
+
+    ``params``: ``{name: literal text}`` (``--param name=text``); ``sweep``: ``{name: "v1,v2"}``
+    (``--sweep name=v1,v2``), parsed as the CLI parses them by the run service.
+    """
+
+    notebook: str
+    data: str
+    rois: str | None = None
+    profile: str | None = None
+    workers: int | None = None
+    params: dict[str, str] | None = None
+    sweep: dict[str, str] | None = None
+    segments: str | None = None
+    dry_run: bool = False
+    name: str | None = None
+
+    @classmethod
+    def parse(cls, body: Any) -> RunRequest:
+        if not isinstance(body, dict):
+            raise RequestError('the body must be a JSON object like {"notebook": "a.ipynb", '
+                               '"data": "data/*.rpt.txt"}')
+        unknown = sorted(set(body) - set(_RUN_FIELDS))
+        if unknown:
+            raise RequestError(f"unknown fields in the body: {unknown}; use {list(_RUN_FIELDS)}")
+        workers = body.get("workers")
+        if workers is not None and (
+            not isinstance(workers, int) or isinstance(workers, bool) or workers < 1
+        ):
+            raise RequestError(f"'workers' must be an integer >= 1, got {workers!r}")
+        dry_run = body.get("dry_run", False)
+        if not isinstance(dry_run, bool):
+            raise RequestError(f"'dry_run' must be true or false, got {dry_run!r}")
+        rois = _text_field(body, "rois")
+        if rois is not None and ("/" in rois or "\\" in rois or ".." in rois):
+            raise RequestError(f"'rois' {rois!r}: give a ROI file suffix, 'all', 'none' or "
+                               "indices like 0,2,5-7, not a path")
+        return cls(
+            notebook=_text_field(body, "notebook", required=True) or "",
+            data=_text_field(body, "data", required=True) or "",
+            rois=rois,
+            profile=_text_field(body, "profile"),
+            workers=workers,
+            params=_text_map(body, "params", '{"sigma": "0.02"}') or None,
+            sweep=_text_map(body, "sweep", '{"sigma": "0.02,0.03"}') or None,
+            segments=_text_field(body, "segments"),
+            dry_run=dry_run,
+            name=_text_field(body, "name"),
+        )
+
+
+def one_arg(args: Mapping[str, Sequence[str]], name: str, *, required: bool = False
+            ) -> str | None:
+    """The value of query parameter ``name`` (given at most once); RequestError if required and
+    missing or empty."""
+    value = _one(args, name)
+    if required and not value:
+        raise RequestError(f"the query parameter {name!r} is required")
+    return value or None

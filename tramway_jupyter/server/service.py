@@ -28,6 +28,7 @@ from ..exceptions import (
     TramwayJupyterError,
 )
 from ..jobs.batchdir import BatchDir
+from ..jobs.results import Results
 from ..jobs.states import State
 from ..jobs.store import BatchRow, Store, TaskRow
 from .payloads import (
@@ -36,7 +37,11 @@ from .payloads import (
     BatchDetail,
     BatchInfo,
     BatchList,
+    BatchSummary,
     CancelResult,
+    DeleteResult,
+    DurationHistogram,
+    FailureGroup,
     JobInfo,
     JobPage,
     NotebookPath,
@@ -53,6 +58,8 @@ logger = logging.getLogger(__name__)
 LOG_TAIL_BYTES = 256 * 1024
 #: A task's one-line error is cut to this many characters in listings (whole in ``task()``).
 LISTED_ERROR_CHARS = 300
+#: Failures of a batch summary are grouped by message, this many groups at most.
+FAILURE_GROUPS = 10
 
 
 class BatchHandle(Protocol):
@@ -63,6 +70,8 @@ class BatchHandle(Protocol):
     def cancel(self, job_indices: list[int] | None = None) -> Any: ...
 
     def retry(self) -> int: ...
+
+    def delete(self) -> Any: ...
 
 
 BatchFactory = Callable[[str, Store], BatchHandle]
@@ -263,6 +272,26 @@ class BatchService:
             path=path.relative_to(self.root_dir).as_posix(),
         )
 
+    def summary(self, batch_id: str, bins: int = 10) -> BatchSummary:
+        """Durations of the done tasks (a histogram) and the failures grouped by their one-line
+        error: aggregate queries, never a row per task."""
+        with self.store.snapshot():
+            row = self._row(batch_id)
+            hist = self.store.duration_histogram(row.batch_id, bins)
+            groups, n_failed = self.store.failure_groups(row.batch_id, FAILURE_GROUPS)
+        return BatchSummary(
+            batch_id=row.batch_id,
+            durations=None if hist is None else DurationHistogram(
+                shortest=hist[0], longest=hist[1], counts=hist[2]),
+            failures=[FailureGroup(error=e, count=n) for e, n in groups],
+            n_failed=n_failed,
+        )
+
+    def results(self, batch_id: str) -> Results:
+        """The batch's results (read lazily: rows stream from the store)."""
+        row = self._row(batch_id)
+        return Results(row.batch_id, BatchDir(row.batch_dir), self.store)
+
     # -- actions ----------------------------------------------------------------------
     def cancel(self, batch_id: str, jobs: list[int] | None = None) -> CancelResult:
         row = self._row(batch_id)
@@ -288,6 +317,15 @@ class BatchService:
         with self._handle(row.batch_id) as batch:
             n = batch.retry()
         return RetryResult(batch=self._batch_info(self.store.get_batch(row.batch_id)), retried=n)
+
+    def delete(self, batch_id: str) -> DeleteResult:
+        """Cancel what still runs, hide the batch from listings (``Batch.delete``)."""
+        row = self._row(batch_id)
+        with self._handle(row.batch_id) as batch:
+            batch.delete()
+        with self._handles_lock:
+            self._handles.pop(row.batch_id, None)
+        return DeleteResult(batch_id=row.batch_id, deleted=True)
 
     def refresh(self, batch_id: str) -> None:
         with self._handle(batch_id) as batch:

@@ -1,6 +1,7 @@
 import {
   caretDownIcon,
   caretRightIcon,
+  closeIcon,
   refreshIcon,
   stopIcon
 } from '@jupyterlab/ui-components';
@@ -8,7 +9,10 @@ import React from 'react';
 
 import { ACTIVE_STATES, IBatch, RETRYABLE_STATES, State } from '../types';
 import { formatTime } from '../util';
+import { BatchSummaryView } from './BatchSummaryView';
+import { DownloadButtons } from './DownloadButtons';
 import { IconButton } from './IconButton';
+import { JobList } from './JobList';
 import { ProgressBar } from './ProgressBar';
 import { StateBadge } from './StateBadge';
 import { TaskList } from './TaskList';
@@ -16,6 +20,10 @@ import { TaskList } from './TaskList';
 export interface IBatchActions {
   cancel: (batch: IBatch) => void;
   retry: (batch: IBatch) => void;
+  /** Delete the batch (after asking). */
+  delete: (batch: IBatch) => void;
+  /** Cancel one job of the batch. */
+  cancelJob: (batchId: string, jobIndex: number) => Promise<void>;
   openNotebook: (batchId: string, taskId: string) => void;
   /** Open the task's whole error and its log in a main-area tab. */
   openTaskError: (batchId: string, taskId: string) => void;
@@ -91,29 +99,45 @@ export function BatchItem(props: {
             {b.profile} · {formatTime(b.created)}
           </span>
         </div>
-        {(active || retryable > 0) && (
-          <div className="jp-TramwayBatch-actions">
-            {active && (
-              <IconButton
-                icon={stopIcon}
-                label="Cancel"
-                title="Cancel the jobs of this batch that have not finished"
-                className="jp-mod-cancel"
-                onClick={() => props.actions.cancel(b)}
-              />
-            )}
-            {!active && retryable > 0 && (
-              <IconButton
-                icon={refreshIcon}
-                label={failed ? `Retry ${failed} failed` : 'Retry'}
-                title="Run the failed, lost and cancelled tasks again"
-                className="jp-mod-retry"
-                onClick={() => props.actions.retry(b)}
-              />
-            )}
-          </div>
-        )}
+        <div className="jp-TramwayBatch-actions">
+          {active && (
+            <IconButton
+              icon={stopIcon}
+              label="Cancel"
+              title="Cancel the jobs of this batch that have not finished"
+              className="jp-mod-cancel"
+              onClick={() => props.actions.cancel(b)}
+            />
+          )}
+          {!active && retryable > 0 && (
+            <IconButton
+              icon={refreshIcon}
+              label={failed ? `Retry ${failed} failed` : 'Retry'}
+              title="Run the failed, lost and cancelled tasks again"
+              className="jp-mod-retry"
+              onClick={() => props.actions.retry(b)}
+            />
+          )}
+          <DownloadButtons batchId={b.batch_id} />
+          <IconButton
+            icon={closeIcon}
+            label="Delete"
+            title="Delete this batch (cancels what still runs)"
+            className="jp-mod-delete"
+            onClick={() => props.actions.delete(b)}
+          />
+        </div>
       </div>
+      {props.expanded && active && (
+        <JobList
+          batchId={b.batch_id}
+          tick={props.tick}
+          onCancel={props.actions.cancelJob}
+        />
+      )}
+      {props.expanded && !active && (
+        <BatchSummaryView batchId={b.batch_id} tick={props.tick} />
+      )}
       {props.expanded && (
         <TaskList
           batchId={b.batch_id}

@@ -104,12 +104,45 @@ export interface BatchList {
 }
 
 /**
+ * `GET batches/<id>/summary`: durations of done tasks and failures grouped by message
+ * (the most frequent first, at most 10 groups; `n_failed`: all failed and lost tasks).
+ */
+export interface BatchSummary {
+  batch_id: string;
+  durations: DurationHistogram | null;
+  failures: FailureGroup[];
+  n_failed: number;
+}
+
+/**
  * `POST batches/<id>/cancel` (or `jobs/<j>/cancel`): `cancelled` is None for every
  * job.
  */
 export interface CancelResult {
   batch: BatchInfo;
   cancelled: number[] | null;
+}
+
+/** `DELETE batches/<id>`. */
+export interface DeleteResult {
+  batch_id: string;
+  deleted: boolean;
+}
+
+/** `POST run` with `dry_run`: the estimate's summary text and its fields. */
+export interface DryRunResult {
+  text: string;
+  details: Record<string, unknown>;
+}
+
+/**
+ * The durations (s) of the done tasks: `counts` in equal bins from `shortest` to
+ * `longest`.
+ */
+export interface DurationHistogram {
+  shortest: number;
+  longest: number;
+  counts: number[];
 }
 
 /**
@@ -122,6 +155,22 @@ export interface EventList {
   events: BatchEvent[];
   latest: number;
   log_id: string;
+}
+
+/** Failed (or lost) tasks that share a one-line error (None: no message). */
+export interface FailureGroup {
+  error: string | null;
+  count: number;
+}
+
+/**
+ * `GET glob?pattern=`: the data files a pattern matches (relative to the server root),
+ * as a run expands it; `names`: the first few.
+ */
+export interface GlobCount {
+  pattern: string;
+  count: number;
+  names: string[];
 }
 
 /** A job: tasks run by one worker process (one Slurm array element, one local process). */
@@ -159,10 +208,66 @@ export interface NotebookPath {
   path: string;
 }
 
+/**
+ * `GET notebook-pipeline?path=`: the `%%tramway` cells of a notebook.
+ *
+ * `parameters`: the names the parameters cell defines (None: no parameters cell).
+ */
+export interface NotebookPipeline {
+  path: string;
+  stages: StageInfo[];
+  parameters: string[] | null;
+  setup: number;
+}
+
+/** The result of `profiles --check NAME`. */
+export interface ProfileCheck {
+  profile: string;
+  ok: boolean;
+  checks: ProfileCheckItem[];
+}
+
+/** One verdict of `profiles --check`: what was checked, whether it is fine, how to fix. */
+export interface ProfileCheckItem {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix: string;
+}
+
+/** A profile a run can name (`local`, `inline` and those of `profiles.toml`). */
+export interface ProfileInfo {
+  name: string;
+  backend: string;
+  host: string | null;
+  partition: string | null;
+  workers: number | null;
+}
+
+/** `GET profiles` (`?check=NAME`: with that profile's check, else `check` is None). */
+export interface ProfileList {
+  profiles: ProfileInfo[];
+  default: string;
+  check: ProfileCheck | null;
+}
+
 /** `POST batches/<id>/retry`: `retried`, the number of tasks submitted again. */
 export interface RetryResult {
   batch: BatchInfo;
   retried: number;
+}
+
+/** `POST run`: the batch just started. */
+export interface RunStarted {
+  batch_id: string;
+  name: string;
+}
+
+/** A `%%tramway stage` cell: its name, `--per` and `--sweep-independent`. */
+export interface StageInfo {
+  name: string;
+  per: string;
+  sweep_independent: boolean;
 }
 
 export type State =

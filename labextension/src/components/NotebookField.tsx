@@ -1,0 +1,61 @@
+import React, { useEffect, useState } from 'react';
+
+import { notebookPipeline } from '../api';
+import { INotebookPipeline } from '../types';
+import { useDebounced } from '../useDebounced';
+import { errorMessage } from '../util';
+import { FormField } from './FormField';
+
+/** The notebook whose %%tramway cells run, with its stages (read by the server). */
+export function NotebookField(props: {
+  value: string;
+  onChange: (value: string) => void;
+  /** An error about this field from the form (the run's reply). */
+  error?: string;
+  onPipeline: (pipeline: INotebookPipeline | null) => void;
+}): JSX.Element {
+  const path = useDebounced(props.value.trim(), 300);
+  const [pipeline, setPipeline] = useState<INotebookPipeline | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const { onPipeline } = props;
+  useEffect(() => {
+    let live = true;
+    setPipeline(null);
+    setError(null);
+    onPipeline(null);
+    if (!path) {
+      return;
+    }
+    notebookPipeline(path)
+      .then(p => {
+        if (live) {
+          setPipeline(p);
+          onPipeline(p);
+        }
+      })
+      .catch(reason => live && setError(errorMessage(reason)));
+    return () => {
+      live = false;
+    };
+  }, [path, onPipeline]);
+  const hint = pipeline
+    ? 'stages: ' +
+      pipeline.stages.map(s => `${s.name} (per ${s.per})`).join(', ')
+    : 'a notebook with %%tramway cells, relative to the server root';
+  return (
+    <FormField
+      label="Notebook"
+      name="notebook"
+      error={error ?? props.error}
+      hint={hint}
+    >
+      <input
+        className="jp-mod-styled"
+        type="text"
+        value={props.value}
+        placeholder="analysis.ipynb"
+        onChange={e => props.onChange(e.target.value)}
+      />
+    </FormField>
+  );
+}
