@@ -150,10 +150,20 @@ class TramwayMagics(Magics):
         from . import api
 
         notebook = self._shell.user_ns.get("__session__") or None
-        batch = api.run(self.pipeline, args.data, **run_kwargs(args), notebook=notebook,
-                        batches_root=args.batches_root or os.environ.get("TRAMWAY_JUPYTER_BATCHES")
-                        or os.path.abspath(BATCHES_DIR))
+        kwargs = run_kwargs(args)
+        root = (args.batches_root or os.environ.get("TRAMWAY_JUPYTER_BATCHES")
+                or os.path.abspath(BATCHES_DIR))
+        if kwargs.pop("dry_run"):
+            dry = api.run(self.pipeline, args.data, dry_run=True, **kwargs, notebook=notebook,
+                          batches_root=root)
+            print(dry.text)
+            return None
+        batch = api.run(self.pipeline, args.data, **kwargs, notebook=notebook,
+                        batches_root=root)
         self.last_batch = batch
+        for key, value in (batch.info().meta.get("suggested") or {}).items():
+            print(f"batch {batch.batch_id}: {key} {value}, suggested by the pilot "
+                  "(the profile sets none)")
         note = batch.resume_note()
         if note:
             print(f"batch {batch.batch_id}: {note}")
