@@ -17,12 +17,12 @@ from .estimate import (
     extrapolate,
     fit_linear,
     parse_test_only,
+    sbatch_test_only_argv,
     schedule,
     stage_dependencies,
     suggest_mem,
     suggest_walltime,
     summary_text,
-    test_only_argv,
 )
 from .pilot import PilotResult, pilot_tasks, run_pilot, task_sizes
 
@@ -184,7 +184,7 @@ def _slurm_extras(d: DryRun, prof: Profile, longest_job: float | None, *,
     start = nodes = None
     if test_only and d.arrays:
         size = max(a.size for a in d.arrays)
-        argv = test_only_argv(partition=prof.partition, account=prof.account,
+        argv = sbatch_test_only_argv(partition=prof.partition, account=prof.account,
                               walltime=prof.walltime or sugg.get("walltime"),
                               mem=prof.mem or sugg.get("mem"), cpus_per_task=prof.cpus_per_task,
                               array_size=size, max_running=prof.max_running)

@@ -155,7 +155,7 @@ def parse_test_only(output: str) -> dict[str, str] | None:
     return {k: v for k, v in m.groupdict().items() if v is not None}
 
 
-def test_only_argv(*, partition: str | None, account: str | None, walltime: str | None,
+def sbatch_test_only_argv(*, partition: str | None, account: str | None, walltime: str | None,
                    mem: str | None, cpus_per_task: int | None, array_size: int,
                    max_running: int | None = None) -> list[str]:
     """``sbatch --test-only`` with a batch's resources (an array of ``array_size``)."""
