@@ -7,7 +7,7 @@ import {
 import React from 'react';
 
 import { ACTIVE_STATES, IBatch, RETRYABLE_STATES, State } from '../types';
-import { formatTime } from '../util';
+import { formatDuration, formatTime } from '../util';
 import { IconButton } from './IconButton';
 import { ProgressBar } from './ProgressBar';
 import { StateBadge } from './StateBadge';
@@ -36,6 +36,9 @@ function countsText(b: IBatch): string {
   }
   if (n('cancelled')) {
     parts.push(`${n('cancelled')} cancelled`);
+  }
+  if (b.eta !== null && b.eta !== undefined && ACTIVE_STATES.includes(b.state)) {
+    parts.push(`~${formatDuration(b.eta)} left`);
   }
   return parts.join(' · ');
 }
