@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import time
 from typing import Any, NoReturn
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
@@ -87,7 +88,16 @@ class TramwayMagics(Magics):
     # -- capture ------------------------------------------------------------------------
     def _capture(self, line: str, cell: str) -> None:
         captured = self.pipeline.capture(line, cell)
+        started = time.perf_counter()
         result = self._shell.run_cell(cell, store_history=False)
+        if captured.role == "stage":  # its timing, for a dry run's estimate
+            self.pipeline.preview_timing.pop(captured.name, None)
+            if result is not None and result.success:
+                ns = self._shell.user_ns
+                self.pipeline.preview_timing[captured.name] = {
+                    "seconds": time.perf_counter() - started,
+                    **{k: ns.get(k) for k in ("source", "roi_index", "roi_file", "t_start",
+                                              "t_end")}}
         if captured.role == "parameters":
             self._preview_defaults()
         if result is not None and not result.success:

@@ -85,3 +85,35 @@ def test_cli_dry_run_prints_the_plan_and_exits_0(tmp_path: Path) -> None:
     assert "stage slow (per file): 2 task(s)" in proc.stdout
     assert "Estimate: wall time" in proc.stdout
     assert not (home / "batches").exists() and not (home / "store.sqlite").exists()
+
+
+def test_magic_dry_run_uses_the_preview_timing(tmp_path: Path, monkeypatch, capsys) -> None:
+    """``%%tramway stage`` records its preview's time; ``%tramway run --dry-run`` uses it."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from tramway_jupyter.magics import TramwayMagics
+
+    data = write_data(tmp_path / "data", [20, 80, 320])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TRAMWAY_JUPYTER_BATCHES", str(tmp_path / "batches"))
+    shell = InteractiveShell.instance()
+    try:
+        magics = TramwayMagics(shell)
+        magics.tramway("parameters", f"rate = 0.005\nsource = {data[1]!r}")
+        magics.tramway("setup", CELLS[1][1])
+        magics.tramway(CELLS[2][0], CELLS[2][1])  # the preview: 80 rows x 5 ms
+        timing = magics.pipeline.preview_timing["slow"]
+        assert 0.4 <= float(timing["seconds"]) < 5 and timing["source"] == data[1]
+        capsys.readouterr()
+        t0 = time.monotonic()
+        magics.tramway(f"run --data {tmp_path / 'data' / '*.rpt.txt'} --rois none --workers 1 "
+                       "--dry-run", None)
+        elapsed = time.monotonic() - t0
+    finally:
+        InteractiveShell.clear_instance()
+    out = capsys.readouterr().out
+    assert "Dry run (nothing submitted)" in out, out
+    assert "preview cells' timing" in out and "pilot:" not in out
+    assert "stage slow (per file): 3 task(s)" in out
+    assert elapsed < 3  # no pilot ran (it would take 2 x 0.1-1.6 s at least)
+    assert not (tmp_path / "batches").exists() or not any((tmp_path / "batches").iterdir())

@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -147,3 +147,28 @@ def _wait_with_rss(proc: subprocess.Popen[bytes]) -> tuple[int, int | None]:
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return proc.returncode, int(usage.ru_maxrss) * (1 if sys.platform == "darwin" else 1024)
+
+
+def preview_points(timing: Mapping[str, Mapping[str, Any]],
+                   per: Mapping[str, str]) -> dict[str, tuple[float, float]]:
+    """Stage -> ``(translocations, seconds)`` of the kernel's preview of the stage (a stage
+    whose preview ran on no readable data file is left out)."""
+    tasks: list[Task] = []
+    seconds: dict[str, float] = {}
+    for stage, t in timing.items():
+        source = t.get("source")
+        if stage not in per or not isinstance(source, str) or not os.path.isfile(source):
+            continue
+        roi_index = t.get("roi_index")
+        roi_file = t.get("roi_file")
+        t_start, t_end = t.get("t_start"), t.get("t_end")
+        tasks.append(Task(
+            task_id=stage, stage=stage, per=per[stage],  # type: ignore[arg-type]
+            source=source, file_key="preview",
+            roi_index=roi_index if isinstance(roi_index, int) else None,
+            roi_file=roi_file if isinstance(roi_file, str) else None,
+            t_start=float(t_start) if isinstance(t_start, (int, float)) else None,
+            t_end=float(t_end) if isinstance(t_end, (int, float)) else None))
+        seconds[stage] = float(cast(float, t.get("seconds", 0.0)))
+    sizes = task_sizes(tasks)
+    return {t.stage: (float(sizes.get(t.task_id, 0)), seconds[t.stage]) for t in tasks}

@@ -138,7 +138,7 @@ def submit(  # type: ignore[misc]
     if dry_run:
         return _dry_run(plan, templates, prof, store, force=force, workers=n_workers,
                         tasks_per_job=tasks_per_job, pilot=pilot,
-                        preview=getattr(pipeline, "preview_timing", None))
+                        preview=_preview_points(pipeline))
     suggested: dict[str, str] = {}
     if pilot and prof.backend == "slurm":
         from .dry_run import estimate_run
@@ -215,6 +215,15 @@ def _dry_run(plan: Plan, templates: dict[str, Any], prof: Profile, store: Store 
                                 prof.backend)
     return estimate_run(plan, templates, prof, workers=workers, reused=sorted(reused),
                         pilot=pilot, preview=preview)
+
+
+def _preview_points(pipeline: Pipeline) -> dict[str, tuple[float, float]] | None:
+    timing = getattr(pipeline, "preview_timing", None)
+    if not timing:
+        return None
+    from .pilot import preview_points
+
+    return preview_points(timing, {s.name: s.per for s in pipeline.stages}) or None
 
 
 def _reusable(store: Store, plan: Plan) -> set[str]:
