@@ -62,7 +62,7 @@ def test_dry_run_creates_nothing_and_estimates_the_wall_time(tmp_path: Path, sto
 
     # the same run again: every task would be reused, nothing to run
     again = api.run(pipeline, data, dry_run=True, **kw)
-    assert again.reused == 3 and again.jobs == 0
+    assert again.reused == 3 and again.jobs == 0 and again.wall_seconds == 0.0
     assert len(store.list_batches()) == 1
 
 

@@ -37,3 +37,18 @@ def test_slurm_dry_run_shows_the_test_only_start_time(infra, scratch, store, tmp
     assert rc != 0
     rc, out, _ = conn.run("squeue -h -n tj-dry-run -o %i")
     assert rc == 0 and out.strip() == ""
+
+
+def test_slurm_run_with_a_pilot_applies_the_suggestions(infra, profile, store, tmp_path):
+    """A real run with --pilot: the walltime and memory the profile leaves unset come from the
+    pilot (said in the batch's meta), and the batch completes with them."""
+    prof = profile.replace(walltime=None, mem=None)
+    data = data_files(tmp_path / "data", ["a.txt", "b.txt"])
+    batch = submit(light_pipeline(per_roi=False), [str(p) for p in data], profile=prof,
+                   store=store, batches_root=tmp_path / "batches", pilot=1)
+    suggested = batch.info().meta["suggested"]
+    assert set(suggested) == {"walltime", "mem"}
+    record = batch.info().meta["profile"]
+    assert record["walltime"] == suggested["walltime"] and record["mem"] == suggested["mem"]
+    batch.wait(timeout=180)
+    assert batch.counts() == {"done": 2}

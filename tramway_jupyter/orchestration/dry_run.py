@@ -130,14 +130,15 @@ def estimate_run(plan: Plan, templates: Mapping[str, Any], prof: Profile, *, wor
     assumptions.append(f"{cpus} core(s) per job for the core-hours")
     if not known:
         assumptions.append("some stages have no timing: the wall time is not estimated")
+    timed = known and (bool(points) or not todo)  # nothing to run: 0 s
     dry = DryRun(
         profile=prof.name, backend=prof.backend, tasks=len(plan.tasks), reused=len(reused_set),
         jobs=len(plan.jobs), stages=tuple(stages), arrays=tuple(arrays), parallelism=par,
-        parallelism_source=source, wall_seconds=wall if known and points else None,
-        core_hours=busy * cpus / 3600.0 if known and points else None, job_overhead=overhead,
+        parallelism_source=source, wall_seconds=wall if timed else None,
+        core_hours=busy * cpus / 3600.0 if timed else None, job_overhead=overhead,
         peak_rss=pilot_res.peak_rss if pilot_res else None, assumptions=tuple(assumptions))
     if prof.backend == "slurm":
-        dry = _slurm_extras(dry, prof, longest_job if known and points else None,
+        dry = _slurm_extras(dry, prof, longest_job if timed and todo else None,
                             test_only=test_only)
     return _with_text(dry)
 
