@@ -9,13 +9,14 @@ list`` starts at once.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .jobs.store import BatchRow, Store
 
 if TYPE_CHECKING:
     from .jobs.results import Results
     from .orchestration.batch import Batch
+    from .orchestration.estimate import DryRun
 
 __all__ = [
     "Batch",
@@ -45,23 +46,44 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def run(pipeline: Any, data: Any, **kwargs: Any) -> Batch:
+@overload
+def run(pipeline: Any, data: Any, *, dry_run: Literal[False] = ..., **kwargs: Any) -> Batch: ...
+@overload
+def run(pipeline: Any, data: Any, *, dry_run: Literal[True], **kwargs: Any) -> DryRun: ...
+@overload
+def run(pipeline: Any, data: Any, *, dry_run: bool, **kwargs: Any) -> Batch | DryRun: ...
+
+
+def run(pipeline: Any, data: Any, *, dry_run: bool = False, **kwargs: Any) -> Batch | DryRun:
     """Run a captured pipeline over data files x ROIs; return the batch handle at once.
 
     The keyword arguments are those of :func:`tramway_jupyter.orchestration.submit.submit` (rois,
-    profile, workers, tasks_per_job, params, force, isolate, engine, task_timeout, name...).
+    profile, workers, tasks_per_job, params, force, isolate, engine, task_timeout, name,
+    pilot...). ``dry_run=True``: create nothing, return the plan and its estimate (a ``DryRun``).
     """
     from .orchestration.submit import submit
 
-    return submit(pipeline, data, **kwargs)
+    return submit(pipeline, data, dry_run=dry_run, **kwargs)
 
 
-def run_notebook(notebook: str | os.PathLike[str], data: Any, **kwargs: Any) -> Batch:
+@overload
+def run_notebook(notebook: str | os.PathLike[str], data: Any, *,
+                 dry_run: Literal[False] = ..., **kwargs: Any) -> Batch: ...
+@overload
+def run_notebook(notebook: str | os.PathLike[str], data: Any, *, dry_run: Literal[True],
+                 **kwargs: Any) -> DryRun: ...
+@overload
+def run_notebook(notebook: str | os.PathLike[str], data: Any, *, dry_run: bool,
+                 **kwargs: Any) -> Batch | DryRun: ...
+
+
+def run_notebook(notebook: str | os.PathLike[str], data: Any, *, dry_run: bool = False,
+                 **kwargs: Any) -> Batch | DryRun:
     """Run the pipeline captured in a notebook file's ``%%tramway`` cells."""
     from .capture.template import pipeline_from_notebook
 
     pipeline = pipeline_from_notebook(notebook)
-    return run(pipeline, data, notebook=os.path.abspath(notebook), **kwargs)
+    return run(pipeline, data, notebook=os.path.abspath(notebook), dry_run=dry_run, **kwargs)
 
 
 def load_profiles() -> dict[str, Any]:

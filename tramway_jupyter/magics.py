@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import time
 from typing import Any, NoReturn
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
@@ -94,7 +95,16 @@ class TramwayMagics(Magics):
     # -- capture ------------------------------------------------------------------------
     def _capture(self, line: str, cell: str) -> None:
         captured = self.pipeline.capture(line, cell)
+        started = time.perf_counter()
         result = self._shell.run_cell(cell, store_history=False)
+        if captured.role == "stage":  # its timing, for a dry run's estimate
+            self.pipeline.preview_timing.pop(captured.name, None)
+            if result is not None and result.success:
+                ns = self._shell.user_ns
+                self.pipeline.preview_timing[captured.name] = {
+                    "seconds": time.perf_counter() - started,
+                    **{k: ns.get(k) for k in ("source", "roi_index", "roi_file", "t_start",
+                                              "t_end")}}
         if captured.role == "parameters":
             self._preview_defaults()
         if result is not None and not result.success:
@@ -161,10 +171,20 @@ class TramwayMagics(Magics):
         from . import api
 
         notebook = self._shell.user_ns.get("__session__") or None
-        batch = api.run(self.pipeline, args.data, **run_kwargs(args), notebook=notebook,
-                        batches_root=args.batches_root or os.environ.get("TRAMWAY_JUPYTER_BATCHES")
-                        or os.path.abspath(BATCHES_DIR))
+        kwargs = run_kwargs(args)
+        root = (args.batches_root or os.environ.get("TRAMWAY_JUPYTER_BATCHES")
+                or os.path.abspath(BATCHES_DIR))
+        if kwargs.pop("dry_run"):
+            dry = api.run(self.pipeline, args.data, dry_run=True, **kwargs, notebook=notebook,
+                          batches_root=root)
+            print(dry.text)
+            return None
+        batch = api.run(self.pipeline, args.data, **kwargs, notebook=notebook,
+                        batches_root=root)
         self.last_batch = batch
+        for key, value in (batch.info().meta.get("suggested") or {}).items():
+            print(f"batch {batch.batch_id}: {key} {value}, suggested by the pilot "
+                  "(the profile sets none)")
         note = batch.resume_note()
         if note:
             print(f"batch {batch.batch_id}: {note}")

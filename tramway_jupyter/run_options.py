@@ -65,6 +65,14 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sweep-file", default=None, metavar="FILE",
                    help="parameter sets to run, one per row of a CSV file with a header, or a "
                         "JSON list of objects (combined with --sweep as a product)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="show the plan (tasks per stage, jobs, Slurm arrays, tasks reused) and "
+                        "an estimate of the wall time and core-hours; create nothing")
+    p.add_argument("--pilot", type=int, default=None, metavar="K",
+                   help="time K tasks per stage (smallest, largest, median input...) run "
+                        "locally, and extrapolate each task by its translocation count "
+                        "(default with --dry-run: the preview cells' timing, else 2); on a "
+                        "real Slurm run, also sets the --time/--mem the profile leaves unset")
 
 
 def _size(text: str) -> int:
@@ -115,6 +123,7 @@ def run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "mem": args.mem, "oversubscribe": True if args.oversubscribe else None,
         "segments": args.segments, "segments_min_fraction": args.min_window,
         "sweep": _sweep(args.sweep), "sweep_file": args.sweep_file,
+        "dry_run": bool(getattr(args, "dry_run", False)), "pilot": getattr(args, "pilot", None),
     }
 
 

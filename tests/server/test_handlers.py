@@ -49,6 +49,18 @@ async def test_list_batches(jp_fetch):
     assert data["batches"][2]["state"] == "done"
 
 
+async def test_batch_eta(jp_fetch, tramway_store):
+    """A running batch carries its ETA (seconds) from its done tasks; a finished one none."""
+    data = await get(jp_fetch, "batches")
+    eta = {b["batch_id"]: b["eta"] for b in data["batches"]}
+    assert eta["b-mixed"] == pytest.approx(4.0)  # 2 left (running, queued) x 2 s, 1 running
+    tramway_store.update_tasks("b-mixed", [{"task_id": "infer-sim0-r0", "duration": 6.0}])
+    data = await get(jp_fetch, "batches")
+    eta = {b["batch_id"]: b["eta"] for b in data["batches"]}
+    assert eta["b-mixed"] == pytest.approx(12.0)  # 2 left x 6 s, 1 running
+    assert eta["b-done"] is None
+
+
 async def test_batch_detail_and_state_filter(jp_fetch):
     data = await get(jp_fetch, "batches", "b-mixed")
     assert data["batch"]["batch_id"] == "b-mixed"

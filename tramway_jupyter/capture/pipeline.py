@@ -80,6 +80,10 @@ class Pipeline:
     """The captured cells, in order."""
 
     cells: list[Cell] = field(default_factory=list)
+    #: stage -> its last successful preview in the kernel: ``seconds`` and the inputs it ran on
+    #: (``source``, ``roi_index``, ``roi_file``, ``t_start``, ``t_end``): a dry run's timing
+    preview_timing: dict[str, dict[str, object]] = field(default_factory=dict, compare=False,
+                                                         repr=False)
 
     def capture(self, line: str, source: str) -> Cell:
         """Record a ``%%tramway`` cell (replacing an earlier version of it) and return it."""

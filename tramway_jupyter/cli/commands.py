@@ -40,8 +40,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..cli_progress import wait_with_progress
 
     out = human_out(args.json)
-    batch = api.run_notebook(args.notebook, args.data, **run_kwargs(args))
+    kwargs = run_kwargs(args)
+    if kwargs.pop("dry_run"):
+        dry = api.run_notebook(args.notebook, args.data, dry_run=True, **kwargs)
+        print(dry.text, file=out, flush=True)
+        if args.json:
+            from pathlib import Path
+
+            import msgspec
+
+            Path(args.json).write_bytes(msgspec.json.encode(dry))
+        return EXIT_OK
+    batch = api.run_notebook(args.notebook, args.data, **kwargs)
     info = batch.info()
+    for key, value in (info.meta.get("suggested") or {}).items():
+        print(f"{key} {value}: suggested by the pilot (the profile sets none)", file=out,
+              flush=True)
     cached = info.meta.get("n_cached", 0)
     print(f"batch {batch.batch_id}: {info.n_tasks} task(s)"
           + (f", {cached} already done (resumed)" if cached else ""), file=out, flush=True)

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..exceptions import BatchNotFoundError
+from .eta import StageProgress, eta_seconds
 from .states import FINAL_VALUES, State
 from .store_connection import StoreConnection
 from .store_rows import TASK_SORT_KEYS, BatchRow, JobRow, TaskRow, batch_row, job_row, task_row
@@ -225,6 +226,21 @@ class StoreReads(StoreConnection):
             f"SELECT error, COUNT(*) AS n FROM tasks WHERE {where} GROUP BY error"
             " ORDER BY n DESC, error LIMIT ?", (batch_id, limit))
         return [(r[0], int(r[1])) for r in rows], total
+
+    def stage_progress(self, batch_id: str) -> list[StageProgress]:
+        """Per stage: tasks done here (mean duration), left and running; one aggregate query."""
+        rows = self._conn().execute(
+            "SELECT stage,"
+            " SUM(state = 'done' AND cached_from IS NULL AND duration IS NOT NULL),"
+            " AVG(CASE WHEN state = 'done' AND cached_from IS NULL THEN duration END),"
+            " SUM(state IN ('pending', 'queued', 'running')), SUM(state = 'running')"
+            " FROM tasks WHERE batch_id = ? GROUP BY stage", (batch_id,))
+        return [StageProgress(stage=r[0], done=int(r[1] or 0), mean_duration=r[2],
+                              remaining=int(r[3] or 0), running=int(r[4] or 0)) for r in rows]
+
+    def eta(self, batch_id: str) -> float | None:
+        """The batch's remaining time in seconds (:mod:`.eta`), or None."""
+        return eta_seconds(self.stage_progress(batch_id))
 
     def cached_origins(self, batch_id: str) -> dict[str, int]:
         """``earlier batch id -> number of this batch's tasks resumed from it``."""

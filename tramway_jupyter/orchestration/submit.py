@@ -14,7 +14,7 @@ import shutil
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import msgspec
 
@@ -31,15 +31,31 @@ from ..jobs.states import State
 from ..jobs.status import TaskStatus
 from ..jobs.store import Store, job_rows
 from ..jobs.taskspace import load_sweep_file, segments_from_value, sweep_points
-from ..paths import default_batches_root
+from ..paths import default_batches_root, default_store_path
 from .batch import Batch
+
+if TYPE_CHECKING:
+    from .estimate import DryRun
 
 
 def new_batch_id() -> str:
     return _dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
-def submit(
+@overload
+def submit(pipeline: Pipeline, data: Any, *, dry_run: Literal[False] = ...,
+           **kwargs: Any) -> Batch: ...
+
+
+@overload
+def submit(pipeline: Pipeline, data: Any, *, dry_run: Literal[True], **kwargs: Any) -> DryRun: ...
+
+
+@overload
+def submit(pipeline: Pipeline, data: Any, *, dry_run: bool, **kwargs: Any) -> Batch | DryRun: ...
+
+
+def submit(  # type: ignore[misc]
     pipeline: Pipeline,
     data: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
@@ -65,7 +81,9 @@ def submit(
     segments_min_fraction: float | None = None,
     sweep: dict[str, list[Any]] | None = None,
     sweep_file: str | os.PathLike[str] | None = None,
-) -> Batch:
+    dry_run: bool = False,
+    pilot: int | None = None,
+) -> Batch | DryRun:
     """Run ``pipeline`` over ``data`` x ROIs with a backend; return the batch handle at once.
 
     Every input is checked and the plan made before anything is created: a bad input leaves
@@ -77,6 +95,13 @@ def submit(
     default: the parameters cell's ``segments``) cuts each file's time span into the windows of
     the ``--per segment`` stages; ``segments_min_fraction`` (default 0.5): how much of a window
     the last, partial one must cover to be kept.
+
+    ``dry_run``: make the plan as a run would (resume included), create nothing, and return a
+    :class:`~.estimate.DryRun`: tasks per stage, jobs, Slurm arrays, the tasks that would be
+    reused, the estimated wall time and core-hours, from the kernel's preview timing of each
+    stage or a ``pilot`` of K tasks per stage run locally in a temporary directory (default
+    2 when there is no preview timing). ``pilot`` on a real Slurm run: the walltime and memory
+    the pilot suggests are applied where the profile leaves them unset (``meta["suggested"]``).
     """
     prof = get_profile(profile)
     # the run's options override the profile's keys of the same names
@@ -110,6 +135,21 @@ def submit(
                      engine=prof.engine, task_timeout=task_timeout,
                      keep_notebooks=prof.keep_notebooks, segments=seg_spec, sweep=points)
     plan = msgspec.structs.replace(plan, max_output_bytes=int(prof.max_output))
+    if dry_run:
+        return _dry_run(plan, templates, prof, store, force=force, workers=n_workers,
+                        tasks_per_job=tasks_per_job, pilot=pilot,
+                        preview=_preview_points(pipeline))
+    suggested: dict[str, str] = {}
+    if pilot and prof.backend == "slurm":
+        from .dry_run import estimate_run
+
+        est = estimate_run(plan, templates, prof, workers=n_workers, reused=(), pilot=pilot,
+                           test_only=False)
+        suggested = {k: v for k, v in (("walltime", est.suggested_walltime),
+                                       ("mem", est.suggested_mem)) if v}
+        if suggested:
+            prof = prof.replace(**suggested)
+            backend = get_backend(prof.backend)(prof)
     store = store or Store()
     root = Path(batches_root) if batches_root else default_batches_root()
     bd = BatchDir(root / batch_id)
@@ -151,7 +191,7 @@ def submit(
               "rois": rois, "data": [str(d) for d in ([data] if isinstance(data, (str, os.PathLike))
                                                       else data)],
               "n_cached": len(cached), "segments": plan.segments,
-              "sweep_names": list(plan.sweep_names)},
+              "sweep_names": list(plan.sweep_names), "suggested": suggested},
         jobs=job_rows(plan.jobs),
         tasks=tasks,
     )
@@ -159,6 +199,45 @@ def submit(
     if plan.jobs:
         backend.submit(batch.ctx, [j.job_index for j in plan.jobs])
     return batch
+
+
+def _dry_run(plan: Plan, templates: dict[str, Any], prof: Profile, store: Store | None, *,
+             force: bool, workers: int, tasks_per_job: int | None, pilot: int | None,
+             preview: Any) -> DryRun:
+    """The plan as a run would make it (resume included) and its estimate; nothing created."""
+    from .dry_run import estimate_run
+
+    if store is None and default_store_path().exists():
+        store = Store()
+    reused = set() if force or store is None else _reusable(store, plan)
+    if reused:
+        plan = _regroup_without(plan, reused, tasks_per_job or prof.tasks_per_job, workers,
+                                prof.backend)
+    return estimate_run(plan, templates, prof, workers=workers, reused=sorted(reused),
+                        pilot=pilot, preview=preview)
+
+
+def _preview_points(pipeline: Pipeline) -> dict[str, tuple[float, float]] | None:
+    timing = getattr(pipeline, "preview_timing", None)
+    if not timing:
+        return None
+    from .pilot import preview_points
+
+    return preview_points(timing, {s.name: s.per for s in pipeline.stages}) or None
+
+
+def _reusable(store: Store, plan: Plan) -> set[str]:
+    """The tasks a run would reuse (done in an earlier batch with the same fingerprint)."""
+    found = store.find_done(t.fingerprint for t in plan.tasks)
+    out: set[str] = set()
+    for t in plan.tasks:
+        hit = found.get(t.fingerprint)
+        if hit is None:
+            continue
+        st = BatchDir(hit[2]).read_status(hit[1])
+        if st is not None and st.state is State.DONE:
+            out.add(t.task_id)
+    return out
 
 
 def _cell_segments(pipeline: Pipeline) -> Any:

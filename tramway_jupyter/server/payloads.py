@@ -34,6 +34,7 @@ class BatchInfo(msgspec.Struct):
     state: State
     n_tasks: int
     progress: float  # the fraction of the tasks that ended (0 to 1)
+    eta: float | None = None  # seconds left, from the durations of the tasks done (jobs.eta)
 
 
 class JobInfo(msgspec.Struct):

@@ -29,7 +29,7 @@ from ..exceptions import (
 )
 from ..jobs.batchdir import BatchDir
 from ..jobs.results import Results
-from ..jobs.states import State
+from ..jobs.states import ACTIVE_STATES, State
 from ..jobs.store import BatchRow, Store, TaskRow
 from .payloads import (
     Attempt,
@@ -380,9 +380,11 @@ class BatchService:
                 return mine + paths
         return mine
 
-    @staticmethod
-    def _batch_info(row: BatchRow) -> BatchInfo:
-        return _convert(row, BatchInfo)
+    def _batch_info(self, row: BatchRow) -> BatchInfo:
+        info = _convert(row, BatchInfo)
+        if row.state in ACTIVE_STATES:
+            info.eta = self.store.eta(row.batch_id)
+        return info
 
     @staticmethod
     def _task_info(task: TaskRow, *, listed: bool = False) -> TaskInfo:

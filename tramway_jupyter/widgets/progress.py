@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection
-from typing import Any
+from typing import Any, cast
 
 import ipywidgets as w
 
@@ -198,7 +198,7 @@ class ProgressWidget(w.VBox):
             self._finished_at = now
         end = self._finished_at or now
         elapsed = end - self._created
-        eta = estimate_remaining(c, elapsed) if self.active else None
+        eta = self._eta(c, elapsed) if self.active else None
         text = f"elapsed {format_seconds(elapsed)}"
         if self.active:
             text += f" · remaining ~{format_seconds(eta)}" if eta is not None else ""
@@ -242,6 +242,16 @@ class ProgressWidget(w.VBox):
             f"<div class='tramway-summary'><b>Finished: {done}/{total} done, "
             f"{failed} failed.</b><ul style='margin:2px 0'>{''.join(items)}</ul></div>"
         )
+
+    def _eta(self, counts: dict[str, int], elapsed: float) -> float | None:
+        """The store's ETA (per-stage task durations, ``jobs.eta``); else the rate so far."""
+        store = getattr(self.batch, "store", None)
+        if store is not None and hasattr(store, "eta"):
+            try:
+                return cast(float | None, store.eta(self.batch.batch_id))
+            except Exception as exc:  # a store busy or gone: the rate so far
+                logger.debug("ETA of batch %s: %s", self.batch.batch_id, exc)
+        return estimate_remaining(counts, elapsed)
 
     @staticmethod
     def _note(text: str, *, error: bool = False) -> str:

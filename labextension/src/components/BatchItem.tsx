@@ -8,7 +8,7 @@ import {
 import React from 'react';
 
 import { ACTIVE_STATES, IBatch, RETRYABLE_STATES, State } from '../types';
-import { formatTime } from '../util';
+import { formatDuration, formatTime } from '../util';
 import { BatchSummaryView } from './BatchSummaryView';
 import { DownloadButtons } from './DownloadButtons';
 import { IconButton } from './IconButton';
@@ -44,6 +44,13 @@ function countsText(b: IBatch): string {
   }
   if (n('cancelled')) {
     parts.push(`${n('cancelled')} cancelled`);
+  }
+  if (
+    b.eta !== null &&
+    b.eta !== undefined &&
+    ACTIVE_STATES.includes(b.state)
+  ) {
+    parts.push(`~${formatDuration(b.eta)} left`);
   }
   return parts.join(' · ');
 }

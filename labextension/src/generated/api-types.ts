@@ -96,6 +96,7 @@ export interface BatchInfo {
   state: State;
   n_tasks: number;
   progress: number;
+  eta: number | null;
 }
 
 /** `GET batches`. */
