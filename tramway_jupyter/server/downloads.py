@@ -96,7 +96,7 @@ def write(results: Results, fmt: Format, fh: TextSink) -> int:
     return write_csv(results, fh)
 
 
-class Aborted(Exception):
+class _Aborted(Exception):
     """The client went away: stop writing."""
 
 
@@ -122,7 +122,7 @@ class ChunkSink:
     def _put(self, item: bytes | None) -> None:
         while True:
             if self.closed.is_set():
-                raise Aborted
+                raise _Aborted
             fut = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
             try:
                 fut.result(timeout=1.0)

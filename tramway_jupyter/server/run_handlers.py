@@ -101,7 +101,7 @@ class DownloadHandler(TramwayHandler):
             finally:
                 try:
                     sink.finish()  # the end, even after an error: the loop stops waiting
-                except downloads.Aborted:
+                except downloads._Aborted:
                     pass
 
         done = loop.run_in_executor(self.executor, produce)
