@@ -84,6 +84,13 @@ def test_run_form_starts_a_batch_then_summary_and_downloads(lp, lab, artifacts):
     field("name").locator("input").fill("from the form")
     form.locator(".jp-mod-check").click()
     expect(field("profile").locator(".jp-TramwayCheck")).to_contain_text("nothing to check")
+    # the dry run: the plan and an estimate, before Run, and no batch
+    before = batch_names(lab)
+    form.locator(".jp-mod-dryrun").click()
+    estimate = form.locator(".jp-TramwayRunForm-estimate")
+    expect(estimate).to_contain_text("4 task", timeout=120_000)
+    expect(estimate).to_contain_text("wall")
+    assert batch_names(lab) == before
     form.screenshot(path=str(artifacts / "run-form.png"))
 
     form.locator(".jp-mod-run").click()
