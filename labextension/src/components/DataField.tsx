@@ -1,9 +1,8 @@
-import React, { useEffect, useState } from 'react';
+import React, { useCallback } from 'react';
 
 import { globCount } from '../api';
 import { IGlobCount } from '../types';
-import { useDebounced } from '../useDebounced';
-import { errorMessage } from '../util';
+import { useServerLookup } from '../useServerLookup';
 import { FormField } from './FormField';
 
 /** The data glob, with a live count of the files it matches ("3 files"). */
@@ -16,35 +15,18 @@ export function DataField(props: {
    * when it does not (the server checks again). */
   onValid: (valid: boolean | null) => void;
 }): JSX.Element {
-  const pattern = useDebounced(props.value.trim(), 300);
-  const [result, setResult] = useState<IGlobCount | null>(null);
-  const [error, setError] = useState<string | null>(null);
   const { onValid } = props;
-  useEffect(() => {
-    let live = true;
-    setResult(null);
-    setError(null);
-    onValid(null);
-    if (!pattern) {
-      return;
-    }
-    globCount(pattern)
-      .then(r => {
-        if (live) {
-          setResult(r);
-          onValid(r.count > 0);
-        }
-      })
-      .catch(reason => {
-        if (live) {
-          setError(errorMessage(reason));
-          onValid(false);
-        }
-      });
-    return () => {
-      live = false;
-    };
-  }, [pattern, onValid]);
+  const onResult = useCallback(
+    (r: IGlobCount | null) => onValid(r === null ? null : r.count > 0),
+    [onValid]
+  );
+  const onError = useCallback(() => onValid(false), [onValid]);
+  const { result, error } = useServerLookup(
+    props.value,
+    globCount,
+    onResult,
+    onError
+  );
   const n = result?.count ?? 0;
   const hint = result ? (
     <span

@@ -1,9 +1,8 @@
-import React, { useEffect, useState } from 'react';
+import React from 'react';
 
 import { notebookPipeline } from '../api';
 import { INotebookPipeline } from '../types';
-import { useDebounced } from '../useDebounced';
-import { errorMessage } from '../util';
+import { useServerLookup } from '../useServerLookup';
 import { FormField } from './FormField';
 
 /** The notebook whose %%tramway cells run, with its stages (read by the server). */
@@ -14,30 +13,11 @@ export function NotebookField(props: {
   error?: string;
   onPipeline: (pipeline: INotebookPipeline | null) => void;
 }): JSX.Element {
-  const path = useDebounced(props.value.trim(), 300);
-  const [pipeline, setPipeline] = useState<INotebookPipeline | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const { onPipeline } = props;
-  useEffect(() => {
-    let live = true;
-    setPipeline(null);
-    setError(null);
-    onPipeline(null);
-    if (!path) {
-      return;
-    }
-    notebookPipeline(path)
-      .then(p => {
-        if (live) {
-          setPipeline(p);
-          onPipeline(p);
-        }
-      })
-      .catch(reason => live && setError(errorMessage(reason)));
-    return () => {
-      live = false;
-    };
-  }, [path, onPipeline]);
+  const { result: pipeline, error } = useServerLookup(
+    props.value,
+    notebookPipeline,
+    props.onPipeline
+  );
   const hint = pipeline
     ? 'stages: ' +
       pipeline.stages.map(s => `${s.name} (per ${s.per})`).join(', ')
