@@ -20,7 +20,7 @@ from .io import read_trajectories, write_trajectories
 from .maps import Maps, load_maps
 from .plot import plot_maps
 from .plot_time import animate_maps, plot_map_series, plot_over_time
-from .rois import crop, read_rois, roi_file_for, write_rois
+from .rois import RoiShape, crop, read_rois, roi_file_for, roi_names, write_rois
 from .segments import check_windows, crop_time, time_span, time_windows
 from .simulate import Simulation, simulate, write_simulation
 from .tessellate import Tessellation, load_tessellation, tessellate
@@ -29,6 +29,7 @@ from .translocations import translocations
 __all__ = [
     "read_trajectories", "write_trajectories",
     "read_rois", "write_rois", "crop", "roi_file_for",
+    "roi_names", "RoiShape",
     "translocations",
     "simulate", "write_simulation", "Simulation",
     "tessellate", "Tessellation", "load_tessellation",

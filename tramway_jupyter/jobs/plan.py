@@ -1,7 +1,9 @@
 """Expand a pipeline over data files x ROIs into tasks, and group the tasks into jobs.
 
-ROIs of a data file come, by default, from the ROI file TRamWAy would look for beside it
-(``X.rpt.txt`` -> ``X.rpt-roi.txt``); a file without one is a single task. Task ids and the
+ROIs of a data file come, by default, from the ROI file beside it (``X.rpt.txt`` ->
+``X.rpt-roi.txt`` as TRamWAy; ``X.xml``/``X.csv`` -> ``X_RoiSet.zip``, ``X-RoiSet.zip``,
+``X.roi``, ``X-roi.txt``: :func:`~tramway_jupyter.analysis.rois.roi_file_for`); a file without
+one is a single task. Task ids and the
 per-file output directories use a sanitised key, so data file names with spaces, quotes or
 ``$`` never reach a shell or a path unquoted.
 """
@@ -26,7 +28,7 @@ from ..exceptions import PlanError
 from .plan_model import Job, Plan, StageSpec, Task
 from .taskspace import SegmentSpec, names_read
 
-DEFAULT_ROI_SUFFIX = "-roi.txt"
+DEFAULT_ROI_SUFFIX = "-roi.txt"  # TRamWAy's; the default lookup is analysis.rois.roi_file_for
 MAX_AUTO_TASKS_PER_JOB = 64
 
 
@@ -56,13 +58,15 @@ def expand_sources(data: str | os.PathLike[str] | Iterable[str | os.PathLike[str
 
 
 def _is_roi_file(path: str) -> bool:
-    return bool(re.search(r"[-_.]?roi\.txt$", path))
+    """TRamWAy's ``*roi.txt``, ImageJ's ``*.roi`` and ``*RoiSet.zip`` (any case): not data."""
+    return bool(re.search(r"[-_.]?roi\.txt$|(?i:\.roi|roiset\.zip)$", path))
 
 
 def _count_rois(roi_file: str) -> int:
-    from ..analysis import read_rois
+    """The number of ROIs of a ROI file of any format (every ROI checked: no pixel size needed)."""
+    from ..analysis.rois import roi_names
 
-    return len(read_rois(roi_file))
+    return len(roi_names(roi_file))
 
 
 _SELECTION_HELP = ("a selection is ROI indices (0 is the first ROI) and inclusive ranges a-b with "
@@ -114,7 +118,9 @@ def resolve_rois(path: str, rois: str | None) -> tuple[str | None, tuple[int, ..
     ``None``: the ROI file beside it if it exists, else the whole file; ``"all"``: every ROI of
     that file (which must exist); ``"none"``: the whole file; ``"0,2,5-7"``: those ROIs of it
     (repeats are dropped); anything else is a ROI file suffix (``"-roi.txt"``,
-    ``"_cells-roi.txt"``). A ROI file without any ROI is refused.
+    ``"_cells-roi.txt"``, ``"_RoiSet.zip"``). Without a suffix the ROI file is
+    :func:`~tramway_jupyter.analysis.rois.roi_file_for`'s lookup. A ROI file without any ROI
+    is refused.
     """
     spec = _rois_spec(rois)
     if spec == "":
@@ -123,14 +129,16 @@ def resolve_rois(path: str, rois: str | None) -> tuple[str | None, tuple[int, ..
     selection = _parse_selection(spec) if spec else None
     if spec == "none":
         return None, None
-    suffix = DEFAULT_ROI_SUFFIX if spec in (None, "all") or selection is not None else spec
-    from ..analysis.rois import roi_file_for
+    suffix = None if spec in (None, "all") or selection is not None else spec
+    from ..analysis.rois import roi_file_candidates, roi_file_for
 
     rf = str(roi_file_for(path, suffix))
     if not os.path.isfile(rf):
         if spec is None:
             return None, None
-        raise PlanError(f"no ROI file {rf} for data file {path} (--rois {spec})")
+        tried = [str(c) for c in roi_file_candidates(path)] if suffix is None else [rf]
+        which = f"no ROI file {rf}" if len(tried) == 1 else f"no ROI file (looked for {tried})"
+        raise PlanError(f"{which} for data file {path} (--rois {spec})")
     n = _count_rois(rf)
     if n == 0:
         raise PlanError(f"the ROI file {rf} (for data file {path}) holds no ROI; add ROIs to "
