@@ -209,6 +209,7 @@ def crop(
     df: pd.DataFrame,
     bounds_or_rois: np.ndarray | str | PathLike[str] | None,
     index: int | None = None,
+    keep_exits: bool = False,
 ) -> pd.DataFrame:
     """Keep the localizations inside one ROI and split trajectories at their excursions.
 
@@ -223,6 +224,12 @@ def crop(
         ``roi_file`` and ``roi_index`` are None; ``df`` is returned as it is.
     index : int, optional
         Which ROI of an array or a file; required when there are several.
+    keep_exits : bool, default False
+        Also keep the first localization after each run inside the box, so that the
+        translocations that start in the ROI and end outside it are kept (TRamWAy computes
+        the displacements before cropping). Without it, the steps that leave the ROI are
+        lost, and they are the long ones: cells along the ROI border read D low. With it,
+        each cell gets exactly the translocations that start in it, as without a ROI.
 
     Returns
     -------
@@ -230,7 +237,8 @@ def crop(
         The localizations inside the closed box, same columns, new index. A trajectory that
         leaves the box and comes back becomes several trajectories, so that no translocation
         spans an excursion; trajectories are renumbered ``1..K`` in order of appearance.
-        ``attrs`` gains ``roi`` (the index, if given) and ``roi_bounds``.
+        ``attrs`` gains ``roi`` (the index, if given) and ``roi_bounds``. With ``keep_exits``,
+        a trajectory may end with one localization outside the box.
 
     Raises
     ------
@@ -258,8 +266,9 @@ def crop(
     new_traj = np.r_[True, n[1:] != n[:-1]]
     start = inside & (~prev_in | new_traj)
     label = np.cumsum(start)
-    out = df.loc[inside].copy()
-    out["n"] = label[inside].astype(np.int64)
+    keep = inside | (prev_in & ~new_traj) if keep_exits else inside
+    out = df.loc[keep].copy()
+    out["n"] = label[keep].astype(np.int64)
     out = out.reset_index(drop=True)
     out.attrs = {**df.attrs, "roi_bounds": [float(v) for v in box]}
     if index is not None:
