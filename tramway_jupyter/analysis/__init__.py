@@ -15,9 +15,11 @@ Time segments (one inference per window)::
         maps = infer(crop_time(roi, t_start, t_end), tess, mode="d")
 """
 
+from .borders import border_cells
 from .infer import infer
 from .io import read_trajectories, write_trajectories
 from .maps import Maps, load_maps
+from .msd import MSDFit, fit_msd, msd, plot_msd
 from .plot import plot_maps
 from .plot_time import animate_maps, plot_map_series, plot_over_time
 from .rois import RoiShape, crop, read_rois, roi_file_for, roi_names, write_rois
@@ -36,4 +38,5 @@ __all__ = [
     "infer", "Maps", "load_maps", "plot_maps",
     "time_windows", "check_windows", "time_span", "crop_time",
     "plot_over_time", "plot_map_series", "animate_maps",
+    "msd", "fit_msd", "MSDFit", "plot_msd", "border_cells",
 ]

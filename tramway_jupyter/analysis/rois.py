@@ -340,6 +340,7 @@ def crop(
     name: str | None = None,
     pixel_size: float | None = None,
     units: str = "pixel",
+    keep_exits: bool = False,
 ) -> pd.DataFrame:
     """Keep the localizations inside one ROI and split trajectories at their excursions.
 
@@ -364,6 +365,12 @@ def crop(
         ``crop(df, roi_file, index=roi_index, pixel_size=pixel_size)``.
     units : {"pixel", "um"}, default "pixel"
         The units of an ImageJ file's coordinates (see :func:`read_rois`).
+    keep_exits : bool, default False
+        Also keep the first localization after each run inside the box, so that the
+        translocations that start in the ROI and end outside it are kept (TRamWAy computes
+        the displacements before cropping). Without it, the steps that leave the ROI are
+        lost, and they are the long ones: cells along the ROI border read D low. With it,
+        each cell gets exactly the translocations that start in it, as without a ROI.
 
     Returns
     -------
@@ -374,7 +381,8 @@ def crop(
         (see :class:`RoiShape`). A trajectory that leaves the ROI and comes back becomes
         several trajectories, so that no translocation spans an excursion; trajectories are
         renumbered ``1..K`` in order of appearance. ``attrs`` gains ``roi`` (the index, if
-        ``index`` or ``name`` is given), ``roi_name``, ``roi_kind`` and ``roi_bounds``.
+        ``index`` or ``name`` is given), ``roi_name``, ``roi_kind`` and ``roi_bounds``. With ``keep_exits``,
+        a trajectory may end with one localization outside the ROI.
 
     Raises
     ------
@@ -406,8 +414,9 @@ def crop(
     new_traj = np.r_[True, n[1:] != n[:-1]]
     start = inside & (~prev_in | new_traj)
     label = np.cumsum(start)
-    out = df.loc[inside].copy()
-    out["n"] = label[inside].astype(np.int64)
+    keep = inside | (prev_in & ~new_traj) if keep_exits else inside
+    out = df.loc[keep].copy()
+    out["n"] = label[keep].astype(np.int64)
     out = out.reset_index(drop=True)
     out.attrs = {**df.attrs, "roi_bounds": [float(v) for v in shape.bounds],
                  "roi_name": shape.name, "roi_kind": shape.kind}
