@@ -104,7 +104,8 @@ def run_tramway(python: str, path: Path, mode: str, avg_count: int, lam_v: float
     return res
 
 
-def run_ours(path: Path, mode: str, points_per_cell: float, lam_v: float) -> dict:
+def run_ours(path: Path, mode: str, points_per_cell: float, lam_v: float,
+             prior: float | None = None) -> dict:
     from tramway_jupyter.analysis import infer, read_trajectories, tessellate, translocations
 
     t0 = time.perf_counter()
@@ -112,8 +113,9 @@ def run_ours(path: Path, mode: str, points_per_cell: float, lam_v: float) -> dic
     t1 = time.perf_counter()
     tess = tessellate(tr, "hexagon", points_per_cell=points_per_cell)
     t2 = time.perf_counter()
+    kw = {"diffusivity_prior": prior, "force_prior": prior} if prior is not None else {}
     maps = infer(tr, tess, mode=mode, sigma=0.03, min_count=1,
-                 potential_prior=lam_v if mode == "dv" else None)
+                 potential_prior=lam_v if mode == "dv" else None, **kw)
     t3 = time.perf_counter()
     res = {"tessellate": t2 - t1, "infer": t3 - t2, "wall": t3 - t0,
            "centers": maps.centers, "counts": maps.counts}
@@ -149,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default="/tmp/tj-bench-tramway")
     parser.add_argument("--translocations", type=int, default=20_000)
     parser.add_argument("--cells", type=int, default=100, help="target number of cells")
-    parser.add_argument("--modes", nargs="+", default=["d", "df", "dv"])
+    parser.add_argument("--modes", nargs="+", default=["d", "dd", "df", "dv"])
+    parser.add_argument("--prior", type=float, default=1.0,
+                        help="diffusivity_prior and force_prior of our extra 'df + prior' row")
     parser.add_argument("--potential-prior", type=float, default=0.1,
                         help="lambda_V given to both implementations in dv")
     parser.add_argument("--timeout", type=float, default=3600, help="per TRamWAy run (s)")
@@ -165,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         sim = simulate(n_translocations=args.translocations, seed=7, **kw)
         path = write_trajectories(sim.trajectories, work / f"{name}.rpt.txt")
         data[name] = (sim, path, len(sim.trajectories) / args.cells)
-    cases = [("d", "gradient-D"), ("df", "harmonic-V"), ("dv", "harmonic-V")]
+    cases = [("d", "gradient-D"), ("dd", "harmonic-V"), ("df", "harmonic-V"),
+             ("dv", "harmonic-V")]
     print(f"TRamWAy {version} vs tramway-jupyter; {args.translocations} translocations, "
           f"~{args.cells} hexagonal cells, sigma = 0.03 µm, accuracy over cells with >= 20 "
           "translocations")
@@ -177,12 +182,14 @@ def main(argv: list[str] | None = None) -> int:
         if mode not in args.modes:
             continue
         sim, path, ppc = data[dname]
-        for impl in ("TRamWAy 0.7", "tramway-jupyter"):
+        impls = ["TRamWAy 0.7", "tramway-jupyter"] + (["ours + prior"] if mode == "df" else [])
+        for impl in impls:
             if impl.startswith("TRamWAy"):
                 res = run_tramway(args.tramway_python, path, mode, int(round(ppc)),
                                   args.potential_prior, args.timeout)
             else:
-                res = run_ours(path, mode, ppc, args.potential_prior)
+                res = run_ours(path, mode, ppc, args.potential_prior,
+                               args.prior if impl == "ours + prior" else None)
             if "timeout" in res or "error" in res:
                 print(f"{mode:>4} {dname:>11} {impl:>15}  "
                       f"{'timed out' if 'timeout' in res else 'failed: ' + res['error']}")

@@ -17,10 +17,12 @@ import pandas as pd
 
 from .gradient import gradient_operators, smoothing_operator, subgraph
 from .infer_d import cell_stats, solve_d, solve_d_smooth, solve_dd
+from .infer_dd import solve_dd_smooth
 from .infer_dv import solve_dv
 from .maps import Maps
 from .tessellate import Tessellation
 from .translocations import is_translocations, translocations
+from .uncertainty import d_conjugate_intervals, laplace_d_smooth, laplace_dd, laplace_dv, z_score
 
 __all__ = ["infer", "MODES", "DEFAULT_POTENTIAL_PRIOR", "DEFAULT_DV_DIFFUSIVITY_PRIOR"]
 
@@ -42,6 +44,10 @@ def infer(
     jeffreys_prior: bool = False,
     max_iter: int = 3000,
     metadata: dict[str, Any] | None = None,
+    drift_prior: float | None = None,
+    force_prior: float | None = None,
+    uncertainty: bool = False,
+    credibility: float = 0.9,
 ) -> Maps:
     """Infer per-cell maps from trajectories or translocations.
 
@@ -60,7 +66,8 @@ def infer(
         Localization precision (µm); ``sigma**2`` is the localization error (TRamWAy's default).
     diffusivity_prior : float, optional
         Smoothing weight ``lambda_D`` of the prior ``lambda_D sum_i area_i |grad D_i|^2``
-        (modes ``d`` and ``dv``). ``None``: no smoothing in ``d``, ``0`` in ``dv``.
+        (every mode, as TRamWAy's ``diffusivity_prior``). ``None``: no smoothing in ``d``,
+        ``dd``, ``df``, ``0`` in ``dv``.
     potential_prior : float, optional
         Weight ``lambda_V`` of ``lambda_V sum_i area_i |grad V_i|^2`` (mode ``dv`` only).
         Default ``DEFAULT_POTENTIAL_PRIOR`` (0.1): enough to remove the null space of the
@@ -75,6 +82,19 @@ def infer(
     metadata : dict, optional
         Merged into ``Maps.params`` (e.g. ``{"source": ..., "roi": ...}``); ``data.attrs`` is
         used as well.
+    drift_prior : float, optional
+        Weight ``lambda_a`` of ``lambda_a sum_i area_i (|grad a_x|^2 + |grad a_y|^2)`` on the
+        drift (mode ``dd`` only, TRamWAy's ``drift_prior``). ``None``: no smoothing.
+    force_prior : float, optional
+        Same on the force components (mode ``df`` only, TRamWAy's ``force_prior``).
+        With any prior, ``dd``/``df`` are one joint L-BFGS-B over all cells (analytic gradient).
+    uncertainty : bool, default False
+        Add the central credible interval of each variable at ``credibility`` as
+        ``<variable>_low`` / ``<variable>_high`` (see :mod:`.uncertainty`): the conjugate
+        (inverse-gamma) posterior of D in ``d``, a Laplace approximation otherwise
+        (D, drift, force, and in ``dv`` the potential, relative to its mean, and the force).
+    credibility : float, default 0.9
+        Probability of the intervals, in (0, 1).
 
     Returns
     -------
@@ -113,10 +133,17 @@ def infer(
     for name, val in (("diffusivity_prior", diffusivity_prior), ("potential_prior", potential_prior)):
         if val is not None and not float(val) >= 0:
             raise ValueError(f"{name} must be >= 0, got {val}")
-    if potential_prior is not None and mode != "dv":
-        raise ValueError(f"potential_prior applies to mode 'dv' only, not {mode!r}")
-    if diffusivity_prior is not None and mode in ("dd", "df"):
-        raise ValueError(f"diffusivity_prior is not supported in mode {mode!r}; use 'd' or 'dv'")
+    for name, val, only in (("potential_prior", potential_prior, "dv"),
+                            ("drift_prior", drift_prior, "dd"), ("force_prior", force_prior, "df")):
+        if val is None:
+            continue
+        if not float(val) >= 0:
+            raise ValueError(f"{name} must be >= 0, got {val}")
+        if mode != only:
+            raise ValueError(f"{name} applies to mode {only!r} only, not {mode!r}")
+    credibility = float(credibility)
+    if not 0.0 < credibility < 1.0:
+        raise ValueError(f"credibility must be in (0, 1), got {credibility}")
 
     tr = data if is_translocations(data) else translocations(data)
     for c in ("x", "y", "dx", "dy", "dt"):
@@ -140,6 +167,8 @@ def infer(
     params: dict[str, Any] = {
         "mode": mode, "sigma": sigma, "localization_error": sigma2,
         "diffusivity_prior": diffusivity_prior, "potential_prior": potential_prior,
+        **({"drift_prior": drift_prior} if mode == "dd" else {}),
+        **({"force_prior": force_prior} if mode == "df" else {}),
         "min_count": int(min_count), "jeffreys_prior": bool(jeffreys_prior),
         "tessellation": {"method": tessellation.method, "cell_size": tessellation.cell_size,
                          "n_cells": tessellation.n_cells},
@@ -162,13 +191,21 @@ def infer(
         adj = subgraph(tessellation.adjacency, cells[sel_rows])
         connected = np.diff(adj.indptr) > 0
         sel_rows = sel_rows[connected]
+    priors = {"d": diffusivity_prior, "v": potential_prior,
+              "p": drift_prior if mode == "dd" else force_prior}
+    intervals: dict[str, np.ndarray] = {}
     if sel_rows.size:
-        _solve(mode, sel_rows, row, dx, dy, dt, m, cells, tessellation, sigma2,
-               diffusivity_prior, potential_prior, jeffreys_prior, max_iter, variables, params)
+        sd = _solve(mode, sel_rows, row, dx, dy, dt, m, cells, tessellation, sigma2,
+                    priors, jeffreys_prior, max_iter, variables, params,
+                    credibility if uncertainty else None)
     masked = np.ones(m, dtype=bool)
     masked[sel_rows] = False
     for v in variables.values():
         masked |= ~np.isfinite(v)
+    if uncertainty:
+        params["credibility"] = credibility
+        intervals = _intervals(variables, sd if sel_rows.size else {}, credibility)
+    variables.update(intervals)
     for v in variables.values():
         v[masked] = np.nan
     params["runtime"] = time.perf_counter() - t_start
@@ -180,9 +217,15 @@ def infer(
 
 def _solve(mode: str, sel_rows: np.ndarray, row: np.ndarray, dx: np.ndarray, dy: np.ndarray,
            dt: np.ndarray, m: int, cells: np.ndarray, tess: Tessellation, sigma2: float,
-           lam_d: float | None, lam_v: float | None, jeffreys: bool, max_iter: int,
-           variables: dict[str, np.ndarray], params: dict[str, Any]) -> None:
-    """Run the mode's kernel on the selected rows and write into ``variables``."""
+           priors: dict[str, float | None], jeffreys: bool, max_iter: int,
+           variables: dict[str, np.ndarray], params: dict[str, Any],
+           credibility: float | None) -> dict[str, Any]:
+    """Run the mode's kernel on the selected rows and write into ``variables``.
+
+    Returns the uncertainty of the variables (rows of all cells, NaN elsewhere): standard
+    deviations ``"sd"`` (Laplace) or ready intervals ``"intervals"`` (conjugate ``d``), empty
+    when ``credibility`` is None.
+    """
     k = sel_rows.size
     remap = np.full(m, -1)
     remap[sel_rows] = np.arange(k)
@@ -190,30 +233,63 @@ def _solve(mode: str, sel_rows: np.ndarray, row: np.ndarray, dx: np.ndarray, dy:
     use = r >= 0
     st = cell_stats(r[use], dx[use], dy[use], dt[use], k)
     tcells = cells[sel_rows]
-    needs_graph = mode == "dv" or (mode == "d" and lam_d)
+    lam_d, lam_v, lam_p = priors["d"], priors["v"], priors["p"]
+    needs_graph = mode == "dv" or bool(lam_d) or bool(lam_p)
     if needs_graph:
         centers = tess.centers[tcells]
         adj = subgraph(tess.adjacency, tcells)
         smooth = smoothing_operator(centers, adj, tess.areas[tcells])
+    sd: dict[str, np.ndarray] = {}
+    out: dict[str, Any] = {}
+
+    def full(values: np.ndarray) -> np.ndarray:
+        x = np.full(m, np.nan)
+        x[sel_rows] = values
+        return x
+
     if mode == "d":
         if lam_d:
             d, info = solve_d_smooth(st, sigma2, float(lam_d), smooth, jeffreys, max_iter)
             params["optimizer"] = info
+            if credibility is not None:
+                var, method = laplace_d_smooth(st, smooth, sigma2, float(lam_d), jeffreys, d)
+                sd["diffusivity"] = np.sqrt(var)
+                params["uncertainty"] = method
         else:
             d = solve_d(st, sigma2, jeffreys)
+            if credibility is not None:
+                lo, hi = d_conjugate_intervals(st, d, sigma2, jeffreys, credibility)
+                out["intervals"] = {"diffusivity": (full(lo), full(hi))}
+                params["uncertainty"] = "conjugate"
         variables["diffusivity"][sel_rows] = d
     elif mode in ("dd", "df"):
-        d, ax, ay = solve_dd(st, sigma2, jeffreys)
-        variables["diffusivity"][sel_rows] = d
-        if mode == "dd":
-            variables["drift_x"][sel_rows] = ax
-            variables["drift_y"][sel_rows] = ay
+        force = mode == "df"
+        names = ("force_x", "force_y") if force else ("drift_x", "drift_y")
+        ld, lp = float(lam_d or 0.0), float(lam_p or 0.0)
+        if ld or lp:
+            d, px, py, info = solve_dd_smooth(st, smooth, sigma2, ld, lp, force, jeffreys,
+                                              max_iter)
+            params["optimizer"] = info
+            if not info["success"]:
+                logger.warning("%s optimizer did not converge: %s", mode, info["message"])
         else:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                fx = np.where(d > 0, ax / d, np.nan)
-                fy = np.where(d > 0, ay / d, np.nan)
-            variables["force_x"][sel_rows] = fx
-            variables["force_y"][sel_rows] = fy
+            d, px, py = solve_dd(st, sigma2, jeffreys)
+            if force:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    px = np.where(d > 0, px / d, np.nan)
+                    py = np.where(d > 0, py / d, np.nan)
+        variables["diffusivity"][sel_rows] = d
+        variables[names[0]][sel_rows] = px
+        variables[names[1]][sel_rows] = py
+        if credibility is not None:
+            ok = np.isfinite(px) & np.isfinite(py) & (d > 0 if force else d >= 0)
+            dd_ = np.where(ok, d, 1.0)
+            vd, vx, vy, method = laplace_dd(st, smooth if (ld or lp) else None, sigma2, ld, lp,
+                                            force, jeffreys, dd_, np.where(ok, px, 0.0),
+                                            np.where(ok, py, 0.0))
+            for name, var in (("diffusivity", vd), (names[0], vx), (names[1], vy)):
+                sd[name] = np.where(ok, np.sqrt(var), np.nan)
+            params["uncertainty"] = method
     else:
         gx, gy = gradient_operators(centers, adj)
         lv = DEFAULT_POTENTIAL_PRIOR if lam_v is None else float(lam_v)
@@ -226,3 +302,29 @@ def _solve(mode: str, sel_rows: np.ndarray, row: np.ndarray, dx: np.ndarray, dy:
         variables["potential"][sel_rows] = v
         variables["force_x"][sel_rows] = -(gx @ v)
         variables["force_y"][sel_rows] = -(gy @ v)
+        if credibility is not None:
+            var, method = laplace_dv(st, gx, gy, smooth, sigma2, lv, ld, jeffreys, d, v)
+            sd.update({name: np.sqrt(x) for name, x in var.items()})
+            params["uncertainty"] = method
+    out["sd"] = {name: full(x) for name, x in sd.items()}
+    return out
+
+
+def _intervals(variables: dict[str, np.ndarray], unc: dict[str, Any],
+               credibility: float) -> dict[str, np.ndarray]:
+    """``<variable>_low``/``_high`` columns from conjugate intervals or Laplace deviations."""
+    z = z_score(credibility)
+    m = variables["diffusivity"].size
+    out: dict[str, np.ndarray] = {}
+    for name, (lo, hi) in unc.get("intervals", {}).items():
+        out[name + "_low"], out[name + "_high"] = lo, hi
+    for name, s in unc.get("sd", {}).items():
+        est = variables[name]
+        lo, hi = est - z * s, est + z * s
+        if name == "diffusivity":
+            lo = np.maximum(lo, 0.0)
+        out[name + "_low"], out[name + "_high"] = lo, hi
+    for name in variables:
+        for side in ("_low", "_high"):
+            out.setdefault(name + side, np.full(m, np.nan))
+    return out

@@ -13,13 +13,19 @@ import pandas as pd
 
 __all__ = ["Maps", "load_maps", "VARIABLES", "UNITS"]
 
-VARIABLES = ("diffusivity", "drift_x", "drift_y", "force_x", "force_y", "potential")
+ESTIMATES = ("diffusivity", "drift_x", "drift_y", "force_x", "force_y", "potential")
+#: Every column a map may have, in table order: each estimate followed by its credible
+#: interval (``infer(..., uncertainty=True)``).
+VARIABLES = tuple(f"{name}{suffix}" for name in ESTIMATES for suffix in ("", "_low", "_high"))
 UNITS = {
     "diffusivity": "µm²/s",
     "drift_x": "µm/s", "drift_y": "µm/s", "drift": "µm/s",
     "force_x": "kT/µm", "force_y": "kT/µm", "force": "kT/µm",
     "potential": "kT",
 }
+UNITS.update({f"{name}{suffix}": UNITS[name] for name in ESTIMATES
+              for suffix in ("_low", "_high")})
+UNITS.update({f"{name}_relative_uncertainty": "1" for name in ESTIMATES})
 
 
 @dataclass
@@ -36,7 +42,9 @@ class Maps:
         Translocations per cell.
     variables : dict of str to numpy.ndarray, shape (m,)
         ``diffusivity`` (µm²/s) and, depending on the mode, ``drift_x``, ``drift_y`` (µm/s),
-        ``force_x``, ``force_y`` (kT/µm), ``potential`` (kT). NaN where masked.
+        ``force_x``, ``force_y`` (kT/µm), ``potential`` (kT). NaN where masked. With
+        ``infer(..., uncertainty=True)`` each has ``<name>_low`` and ``<name>_high``, the
+        bounds of its credible interval (level in ``params["credibility"]``).
     masked : numpy.ndarray of bool, shape (m,)
         Cells without an estimate (fewer than ``min_count`` translocations, or isolated in ``dv``).
     params : dict

@@ -12,13 +12,34 @@ import numpy as np
 
 from .maps import UNITS, Maps
 
-__all__ = ["plot_map", "plot_maps", "map_values", "MapGrid"]
+__all__ = ["plot_map", "plot_maps", "map_values", "relative_uncertainty", "MapGrid"]
 
-LABELS = {"diffusivity": "D", "potential": "V", "force": "|F|", "drift": "|drift|"}
+LABELS = {"diffusivity": "D", "potential": "V", "force": "|F|", "drift": "|drift|",
+          "diffusivity_relative_uncertainty": "(D_high - D_low) / D"}
+
+
+def relative_uncertainty(maps: Maps, variable: str = "diffusivity") -> np.ndarray:
+    """Width of the credible interval over the estimate, ``(high - low) / |value|``, per cell.
+
+    Raises
+    ------
+    ValueError
+        If the maps have no interval for ``variable`` (infer with ``uncertainty=True``).
+    """
+    lo, hi = maps.variables.get(variable + "_low"), maps.variables.get(variable + "_high")
+    if lo is None or hi is None:
+        raise ValueError(f"maps have no credible interval for {variable!r}; infer with "
+                         "uncertainty=True")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (hi - lo) / np.abs(maps.variables[variable])
 
 
 def map_values(maps: Maps, variable: str) -> np.ndarray:
-    """Values of ``variable`` per cell; ``"force"``/``"drift"`` give the vector's norm."""
+    """Values of ``variable`` per cell; ``"force"``/``"drift"`` give the vector's norm and
+    ``"<variable>_relative_uncertainty"`` the :func:`relative_uncertainty` of a variable."""
+    suffix = "_relative_uncertainty"
+    if variable.endswith(suffix):
+        return relative_uncertainty(maps, variable[: -len(suffix)])
     if variable in ("force", "drift"):
         vx, vy = maps.variables.get(variable + "_x"), maps.variables.get(variable + "_y")
         if vx is None:
@@ -58,7 +79,9 @@ def plot_map(
     ----------
     maps : Maps
     variable : str, default "diffusivity"
-        A key of ``maps.variables``, or ``"force"``/``"drift"`` (norm, with arrows).
+        A key of ``maps.variables``, or ``"force"``/``"drift"`` (norm, with arrows), or
+        ``"diffusivity_relative_uncertainty"`` (``(high - low) / D``, maps inferred with
+        ``uncertainty=True``).
     ax : matplotlib.axes.Axes, optional
         Drawn into a new figure if omitted.
     tessellation : Tessellation, optional
