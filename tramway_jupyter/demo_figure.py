@@ -10,7 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from .analysis.borders import border_cells
 from .analysis.fields import field_from_description
+from .analysis.io import read_trajectories
 from .analysis.plot import map_values, plot_map
 
 
@@ -38,7 +40,8 @@ def demo_figure(maps_by_task: dict[tuple[str, int | None], Any]) -> Any:
         truth = _truth(source)
         boxes = truth.get("rois") or []
         true_d = field_from_description(truth.get("diffusivity"))
-        recovered, expected = [], []
+        whole = read_trajectories(source)  # the field of view, for the cells along its walls
+        recovered, expected, walls = [], [], []
         for j, roi in enumerate(rois):
             ax = axes[i, j]
             maps = maps_by_task.get((source, roi))
@@ -61,10 +64,15 @@ def demo_figure(maps_by_task: dict[tuple[str, int | None], Any]) -> Any:
                 ok = np.isfinite(d)
                 recovered.append(d[ok])
                 expected.append(true_d(maps.centers[ok, 0], maps.centers[ok, 1]))
+                walls.append(border_cells(maps, whole)[ok])
         ax = axes[i, -1]
         if recovered:
             pairs.append((np.concatenate(expected), np.concatenate(recovered)))
-            ax.scatter(pairs[-1][0], pairs[-1][1], s=8, alpha=0.6, color="tab:blue")
+            wall = np.concatenate(walls)
+            ax.scatter(pairs[-1][0][~wall], pairs[-1][1][~wall], s=8, alpha=0.6,
+                       color="tab:blue", label="cells")
+            ax.scatter(pairs[-1][0][wall], pairs[-1][1][wall], s=10, facecolors="none",
+                       edgecolors="tab:gray", label="cells at the walls (steps cut)")
             ax.set_title("recovered vs true D")
             ax.set_xlabel(f"true D (µm²/s), {truth['diffusivity'].get('name')}")
             ax.set_ylabel("recovered D (µm²/s)")
