@@ -232,6 +232,27 @@ class Results:
             seen.update(r.record_names)
         return sorted(seen)
 
+    def roi_names(self) -> dict[str, str]:
+        """``{task_id: ROI name}`` for the tasks whose ROI file is an ImageJ one (``.roi``,
+        ``RoiSet.zip``: its ROIs carry names); empty when no ROI has a name of its own."""
+        from ..analysis.rois import roi_names
+
+        plan = self.dir.read_plan()
+        names: dict[str, list[str]] = {}
+        out: dict[str, str] = {}
+        for t in plan.tasks:
+            rf = t.roi_file
+            if t.roi_index is None or not rf or not rf.lower().endswith((".roi", ".zip")):
+                continue
+            if rf not in names:
+                try:
+                    names[rf] = roi_names(rf)
+                except Exception:  # noqa: BLE001 - a ROI file gone since the run: no names
+                    names[rf] = []
+            if t.roi_index < len(names[rf]):
+                out[t.task_id] = names[rf][t.roi_index]
+        return out
+
     def _keyed_wide(self) -> bool:
         """Whether the batch runs over time windows or sweep points (wider result keys)."""
         meta = self.store.get_batch(self.batch_id).meta
@@ -346,7 +367,12 @@ class Results:
             return d
 
         if value is None:
-            return pd.DataFrame([row(r) for r in self.iter_rows(stage=stage)])
+            df = pd.DataFrame([row(r) for r in self.iter_rows(stage=stage)])
+            named = self.roi_names()
+            if named and len(df):  # ImageJ ROIs: their names beside their indices
+                df.insert(int(df.columns.get_loc("roi_index")) + 1, "roi_name",
+                          df["task_id"].map(named))
+            return df
         found = self._get(value, stage, True)
         recs = []
         for k, v in found.items():
