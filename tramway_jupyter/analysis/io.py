@@ -17,13 +17,14 @@ import re
 from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tramway_jupyter.exceptions import DataFormatError
 
-__all__ = ["read_trajectories", "write_trajectories", "file_kind"]
+__all__ = ["read_trajectories", "write_trajectories", "file_kind", "unit_kwargs"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,15 @@ def file_kind(path: str | PathLike[str]) -> str:
     if "," in first:
         return "csv"
     return "text"
+
+
+#: Parameters of a run that say how to read files in pixels and frames (``--pixel-size``...).
+UNIT_PARAMETERS = ("pixel_size", "frame_interval", "units")
+
+
+def unit_kwargs(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The keyword arguments of :func:`read_trajectories` among a run's parameters."""
+    return {k: params[k] for k in UNIT_PARAMETERS if params and params.get(k) is not None}
 
 
 def read_trajectories(
