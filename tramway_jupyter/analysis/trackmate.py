@@ -190,8 +190,11 @@ def _read_model(path: Path, root: ET.Element, events: Iterator[tuple[str, ET.Ele
                     frame_interval, where='<Model spatialunits="{}" timeunits="{}">'.format(
                         model.get("spatialunits"), model.get("timeunits")))
     spot_id = np.frombuffer(ids, dtype=np.int64)
-    order = np.argsort(spot_id, kind="stable")
-    sorted_ids = spot_id[order]
+    order: np.ndarray | None = None  # TrackMate's IDs usually come sorted: no copy then
+    sorted_ids = spot_id
+    if spot_id.size > 1 and not np.all(spot_id[1:] > spot_id[:-1]):
+        order = np.argsort(spot_id, kind="stable")
+        sorted_ids = spot_id[order]
     if sorted_ids.size > 1 and np.any(sorted_ids[1:] == sorted_ids[:-1]):
         dup = sorted_ids[1:][sorted_ids[1:] == sorted_ids[:-1]][0]
         raise DataFormatError(path, f'two <Spot ID="{dup}"> elements in <AllSpots>')
@@ -204,12 +207,15 @@ def _read_model(path: Path, root: ET.Element, events: Iterator[tuple[str, ET.Ele
             raise DataFormatError(path, f'<TrackID TRACK_ID="{missing[0]}"> in <FilteredTracks> '
                                   f"names no <Track> of <AllTracks>")
         keep = np.isin(e_track, np.asarray(filtered, dtype=np.int64))
-        s_id, t_id, e_track = s_id[keep], t_id[keep], e_track[keep]
+        if not keep.all():
+            s_id, t_id, e_track = s_id[keep], t_id[keep], e_track[keep]
+        del keep
     elif filtered is None and not all_tracks:
         logger.info("%s: no <FilteredTracks>; reading every track", path)
 
     def index_of(edge_ids: np.ndarray, which: str) -> np.ndarray:
-        pos = np.minimum(np.searchsorted(sorted_ids, edge_ids), max(sorted_ids.size - 1, 0))
+        pos = np.searchsorted(sorted_ids, edge_ids)
+        np.minimum(pos, max(sorted_ids.size - 1, 0), out=pos)
         if sorted_ids.size:
             bad = sorted_ids[pos] != edge_ids
         else:
@@ -220,7 +226,7 @@ def _read_model(path: Path, root: ET.Element, events: Iterator[tuple[str, ET.Ele
                 path, f'<Edge SPOT_SOURCE_ID="{s_id[k]}" SPOT_TARGET_ID="{t_id[k]}"> in '
                 f'<Track TRACK_ID="{e_track[k]}">: its {which} spot {edge_ids[k]} is not in '
                 f"<AllSpots>")
-        return order[pos]
+        return pos if order is None else order[pos]
 
     a, b = index_of(s_id, "source"), index_of(t_id, "target")
     x, y, z = (np.frombuffer(v, dtype=np.float64) for v in (xs, ys, zs))
@@ -231,7 +237,9 @@ def _read_model(path: Path, root: ET.Element, events: Iterator[tuple[str, ET.Ele
             raise DataFormatError(path, f'<Spot ID="{spot_id[k]}"> has no FRAME attribute')
         t = frame * cal.time
     else:
-        t = np.frombuffer(ts, dtype=np.float64) * cal.time
+        t = np.frombuffer(ts, dtype=np.float64)  # writable: scaled in place
+        if cal.time != 1.0:
+            t *= cal.time
         if np.any(np.isnan(t)):
             k = int(np.flatnonzero(np.isnan(t))[0])
             raise DataFormatError(path, f'<Spot ID="{spot_id[k]}"> has no POSITION_T attribute')
@@ -240,8 +248,8 @@ def _read_model(path: Path, root: ET.Element, events: Iterator[tuple[str, ET.Ele
                               f"{len(filtered or [])} in <FilteredTracks>; all_tracks=True "
                               f"reads every track)")
     # orient every edge forward in time (TrackMate usually does, but does not promise)
-    back = t[b] < t[a]
-    a, b = np.where(back, b, a), np.where(back, a, b)
+    back = np.flatnonzero(t[b] < t[a])
+    a[back], b[back] = b[back], a[back]
     flat = np.flatnonzero(t[a] == t[b])
     if flat.size:
         k = int(flat[0])
@@ -249,9 +257,15 @@ def _read_model(path: Path, root: ET.Element, events: Iterator[tuple[str, ET.Ele
                               f'"{t_id[k]}"> in <Track TRACK_ID="{e_track[k]}"> links two spots '
                               f"at the same time")
     n = _segments(a, b, e_track, t, spot_id.size)
+    del a, b
     spots = np.flatnonzero(n >= 0)
-    df = finish(path, n[spots], {"x": x[spots] * cal.space, "y": y[spots] * cal.space,
-                                 "z": z[spots] * cal.space}, t[spots])
+    spots = spots[np.lexsort((t[spots], n[spots]))]  # one gather per column, already sorted
+    xyz = {}
+    for name, col in (("x", x), ("y", y), ("z", z)):
+        xyz[name] = col[spots]
+        if cal.space != 1.0:
+            xyz[name] *= cal.space
+    df = finish(path, n[spots], xyz, t[spots])
     _attrs(df, image, cal)
     return df
 
@@ -267,11 +281,16 @@ def _segments(a: np.ndarray, b: np.ndarray, track: np.ndarray, t: np.ndarray,
     from scipy.sparse.csgraph import connected_components
 
     out_deg = np.bincount(a, minlength=n_spots)
+    inside = out_deg[a] == 1
+    del out_deg
     in_deg = np.bincount(b, minlength=n_spots)
-    inside = (out_deg[a] == 1) & (in_deg[b] == 1)
-    ai, bi = a[inside], b[inside]
-    graph = coo_matrix((np.ones(ai.size, dtype=np.int8), (ai, bi)), shape=(n_spots, n_spots))
+    inside &= in_deg[b] == 1
+    del in_deg
+    graph = coo_matrix((np.ones(int(inside.sum()), dtype=np.int8), (a[inside], b[inside])),
+                       shape=(n_spots, n_spots)).tocsr()
+    del inside
     _, label = connected_components(graph, directed=False)
+    del graph
     spot_track = np.full(n_spots, -1, dtype=np.int64)
     spot_track[a] = track
     spot_track[b] = track

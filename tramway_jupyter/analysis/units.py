@@ -134,19 +134,27 @@ def finish(path: Path, n: np.ndarray, xyz: dict[str, np.ndarray], t: np.ndarray,
     ``lines`` gives each row's file line, named when two rows of a trajectory share a time.
     ``z`` is kept only if it is not all zero (TrackMate writes ``z=0`` for 2D data).
     """
-    order = np.lexsort((t, n))
-    n, t = n[order], t[order]
+    dn = np.diff(n)
+    if np.all((dn > 0) | ((dn == 0) & (np.diff(t) > 0))):
+        order = None  # already sorted by (n, t): no copy
+    else:
+        order = np.lexsort((t, n))
+        n, t = n[order], t[order]
+        if lines is not None:
+            lines = lines[order]
+    del dn
     same = n[1:] == n[:-1]
     bad = np.flatnonzero(same & (np.diff(t) <= 0))
     if bad.size:
         k = bad[0] + 1
         raise DataFormatError(path, f"two localizations of trajectory {n[k]} at the same time "
                               f"t={t[k]:g} s", line=None if lines is None
-                              else int(lines[order][k]))
+                              else int(lines[k]))
     out: dict[str, np.ndarray] = {"n": n.astype(np.int64)}
     for name in ("x", "y", "z"):
         if name in xyz and (name != "z" or np.any(xyz[name] != 0)):
-            out[name] = np.asarray(xyz[name], dtype=np.float64)[order]
+            col = np.asarray(xyz[name], dtype=np.float64)
+            out[name] = col if order is None else col[order]
     out["t"] = t.astype(np.float64)
     df = pd.DataFrame(out)
     df.attrs["source"] = str(path)
