@@ -15,6 +15,7 @@ Time segments (one inference per window)::
         maps = infer(crop_time(roi, t_start, t_end), tess, mode="d")
 """
 
+from .csv_tracks import read_tracks_csv, write_tracks_csv
 from .infer import infer
 from .io import read_trajectories, write_trajectories
 from .maps import Maps, load_maps
@@ -24,10 +25,12 @@ from .rois import crop, read_rois, roi_file_for, write_rois
 from .segments import check_windows, crop_time, time_span, time_windows
 from .simulate import Simulation, simulate, write_simulation
 from .tessellate import Tessellation, load_tessellation, tessellate
+from .trackmate import read_trackmate_xml, write_trackmate_xml
 from .translocations import translocations
 
 __all__ = [
     "read_trajectories", "write_trajectories",
+    "read_trackmate_xml", "write_trackmate_xml", "read_tracks_csv", "write_tracks_csv",
     "read_rois", "write_rois", "crop", "roi_file_for",
     "translocations",
     "simulate", "write_simulation", "Simulation",
