@@ -256,7 +256,7 @@ def write_tracks_csv(
     pathlib.Path
         The path written (atomically).
     """
-    from .trackmate import _columns, _frame_interval
+    from .trackmate_write import _columns, _frame_interval
 
     if flavour not in ("long", "trackmate"):
         raise ValueError(f"flavour must be 'long' or 'trackmate', got {flavour!r}")
