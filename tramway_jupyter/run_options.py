@@ -32,6 +32,14 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                         "plain word (only letters, digits and _ . - / ~ : + @ %%, like "
                         "hexagons or data/a.txt) stays a string; anything else that is not a "
                         "valid literal (like [1,2) is an error")
+    p.add_argument("--pixel-size", type=float, default=None, metavar="UM",
+                   help="µm per pixel of data files in pixels (TrackMate XML/CSV, long-format "
+                        "CSV): passed as the parameter pixel_size (--param pixel_size=UM), which "
+                        "the parameters cell defines and the notebook passes on to "
+                        "read_trajectories(source, pixel_size=pixel_size, ...)")
+    p.add_argument("--frame-interval", type=float, default=None, metavar="S",
+                   help="s per frame of data files in frames: passed as the parameter "
+                        "frame_interval, as --pixel-size is")
     p.add_argument("--new-param", action="store_true",
                    help="allow --param names that the parameters cell does not define")
     p.add_argument("--force", action="store_true",
@@ -115,7 +123,7 @@ def run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword arguments of :func:`tramway_jupyter.api.run` from parsed run options."""
     return {
         "rois": args.rois, "profile": args.profile, "workers": args.workers,
-        "tasks_per_job": args.tasks_per_job, "params": parse_params(args.param),
+        "tasks_per_job": args.tasks_per_job, "params": _params(args),
         "force": args.force, "isolate": True if args.isolate else None, "engine": args.engine,
         "task_timeout": args.timeout, "keep_notebooks": args.keep_notebooks,
         "max_output": args.max_output, "name": args.name,
@@ -125,6 +133,22 @@ def run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "sweep": _sweep(args.sweep), "sweep_file": args.sweep_file,
         "dry_run": bool(getattr(args, "dry_run", False)), "pilot": getattr(args, "pilot", None),
     }
+
+
+def _params(args: argparse.Namespace) -> dict[str, Any]:
+    """``--param`` values, with ``--pixel-size``/``--frame-interval`` as ordinary parameters."""
+    params = parse_params(args.param)
+    for option, name in (("--pixel-size", "pixel_size"), ("--frame-interval", "frame_interval")):
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if not value > 0:
+            raise CaptureError(f"{option} {value}: must be a positive number")
+        if name in params and params[name] != value:
+            raise CaptureError(f"{option} {value} and --param {name}={params[name]!r} disagree; "
+                               f"give one of them")
+        params[name] = value
+    return params
 
 
 def _sweep(items: list[str]) -> dict[str, list[Any]] | None:

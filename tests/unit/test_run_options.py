@@ -52,3 +52,19 @@ def test_unknown_names_are_refused_unless_opted_in():
         check_param_names(Pipeline.from_cells([("stage s", "x")]), {"a": 1})
     with pytest.raises(CaptureError, match="roi_index: set for each task"):
         check_param_names(PIPE, {"roi_index": 1}, allow_new=True)
+
+
+def test_pixel_size_and_frame_interval_are_ordinary_parameters():
+    p = argparse.ArgumentParser()
+    add_run_options(p)
+    kw = run_kwargs(p.parse_args(["--pixel-size", "0.16", "--frame-interval", "0.05",
+                                  "--param", "sigma=0.03"]))
+    assert kw["params"] == {"sigma": 0.03, "pixel_size": 0.16, "frame_interval": 0.05}
+    assert run_kwargs(p.parse_args([]))["params"] == {}
+    with pytest.raises(CaptureError, match="--pixel-size 0.16 and --param pixel_size=0.2"):
+        run_kwargs(p.parse_args(["--pixel-size", "0.16", "--param", "pixel_size=0.2"]))
+    with pytest.raises(CaptureError, match="--frame-interval -1.0: must be a positive"):
+        run_kwargs(p.parse_args(["--frame-interval", "-1"]))
+    # a notebook whose parameters cell does not define them is told so, as for --param
+    with pytest.raises(CaptureError, match="pixel_size: not a parameter"):
+        check_param_names(PIPE, {"pixel_size": 0.16})

@@ -16,6 +16,7 @@ Time segments (one inference per window)::
 """
 
 from .borders import border_cells
+from .csv_tracks import read_tracks_csv, write_tracks_csv
 from .infer import infer
 from .io import read_trajectories, write_trajectories
 from .maps import Maps, load_maps
@@ -26,10 +27,12 @@ from .rois import RoiShape, crop, read_rois, roi_file_for, roi_names, write_rois
 from .segments import check_windows, crop_time, time_span, time_windows
 from .simulate import Simulation, simulate, write_simulation
 from .tessellate import Tessellation, load_tessellation, tessellate
+from .trackmate import read_trackmate_xml, write_trackmate_xml
 from .translocations import translocations
 
 __all__ = [
     "read_trajectories", "write_trajectories",
+    "read_trackmate_xml", "write_trackmate_xml", "read_tracks_csv", "write_tracks_csv",
     "read_rois", "write_rois", "crop", "roi_file_for",
     "roi_names", "RoiShape",
     "translocations",

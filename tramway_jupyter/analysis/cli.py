@@ -58,12 +58,14 @@ def add_subcommands(subparsers: Any) -> None:
     inf = subparsers.add_parser(
         "infer",
         help="infer diffusivity/drift/force/potential maps from a trajectory file",
-        description="Read a TRamWAy trajectory file (n x y t, µm and s), optionally crop it to "
-        "one ROI, tessellate the whole file, infer per-cell maps and write them as CSV "
+        description="Read a trajectory file (TRamWAy text n x y t in µm and s, TrackMate XML or "
+        "CSV, or long-format CSV such as trackpy's), optionally crop it to one ROI, tessellate the whole file, infer per-cell maps and write them as CSV "
         "(cell,x,y,count,diffusivity[,drift_x,drift_y][,force_x,force_y][,potential]) or NPZ.",
         formatter_class=_DefaultsOnce,
     )
-    inf.add_argument("file", metavar="FILE", help="trajectory file, e.g. X.rpt.txt")
+    inf.add_argument("file", metavar="FILE",
+                     help="trajectory file: X.rpt.txt, TrackMate X.xml or X.csv, long-format CSV")
+    add_unit_options(inf)
     inf.add_argument("--roi-file", help="ROI file (default with --roi-index: FILE's -roi.txt)")
     inf.add_argument("--roi-index", type=_roi_index, help="0-based ROI to crop to")
     inf.add_argument("--tessellation", choices=["hexagon", "grid", "kmeans"], default="hexagon",
@@ -94,6 +96,30 @@ def add_subcommands(subparsers: Any) -> None:
                      help="maps file: .csv or .npz (its directory must exist)")
     inf.add_argument("--plot", help="also draw the main variable to this image (PNG)")
     inf.set_defaults(func=run_infer)
+
+
+def add_unit_options(p: argparse.ArgumentParser) -> None:
+    """``--pixel-size``, ``--frame-interval`` (and, for ``infer``, ``--units``, ``--all-tracks``)."""
+    p.add_argument("--pixel-size", type=_positive, metavar="UM",
+                   help="µm per pixel, for TrackMate/CSV files in pixels (required then)")
+    p.add_argument("--frame-interval", type=_positive, metavar="S",
+                   help="s per frame, for TrackMate/CSV files whose time is in frames "
+                        "(required then)")
+    p.add_argument("--units", metavar="SPACE[,TIME]",
+                   help="units of a CSV file that does not state them, e.g. um,s or um "
+                        "(with --frame-interval)")
+    p.add_argument("--all-tracks", action="store_true",
+                   help="TrackMate model file: read every track, not only the filtered ones")
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    return value
 
 
 def run_simulate(args: argparse.Namespace) -> int:
@@ -128,7 +154,9 @@ def run_infer(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
-        df = read_trajectories(args.file)
+        df = read_trajectories(args.file, pixel_size=args.pixel_size,
+                               frame_interval=args.frame_interval, units=args.units,
+                               all_tracks=args.all_tracks)
         if args.tessellation_file and Path(args.tessellation_file).exists():
             tess = load_tessellation(args.tessellation_file)
         else:

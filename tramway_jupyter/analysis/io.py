@@ -1,4 +1,7 @@
-"""Read and write trajectory files in TRamWAy's text format.
+"""Read and write trajectory files: TRamWAy's text format, and dispatch to the other readers.
+
+:func:`read_trajectories` reads TrackMate XML (:mod:`.trackmate`) and CSV files
+(:mod:`.csv_tracks`) too, told apart by extension and content (see its Notes).
 
 A trajectory file (``*.rpt.txt``, ``*.txt``, ``*.trxyt``) holds one localization per line,
 whitespace-separated: trajectory index ``n``, positions ``x``, ``y`` (optionally ``z``) in µm and
@@ -11,16 +14,17 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tramway_jupyter.exceptions import DataFormatError
 
-__all__ = ["read_trajectories", "write_trajectories"]
+__all__ = ["read_trajectories", "write_trajectories", "file_kind", "unit_kwargs"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,18 +58,63 @@ def _is_index_column(col: np.ndarray) -> bool:
     return bool(np.all(d == 1) and col[0] in (0, 1))
 
 
+def file_kind(path: str | PathLike[str]) -> str:
+    """What reader a trajectory file needs: ``"xml"``, ``"csv"`` or ``"text"`` (TRamWAy's).
+
+    By extension (``.xml``, ``.csv``), else by content: a file starting with ``<`` is XML, one
+    whose first line has a comma is CSV, anything else TRamWAy's whitespace-separated text.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".xml":
+        return "xml"
+    if suffix == ".csv":
+        return "csv"
+    first, _ = _first_line(path) if path.exists() else ("", 0)
+    if first.lstrip().startswith("<"):
+        return "xml"
+    if "," in first:
+        return "csv"
+    return "text"
+
+
+#: Parameters of a run that say how to read files in pixels and frames (``--pixel-size``...).
+UNIT_PARAMETERS = ("pixel_size", "frame_interval", "units")
+
+
+def unit_kwargs(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The keyword arguments of :func:`read_trajectories` among a run's parameters."""
+    return {k: params[k] for k in UNIT_PARAMETERS if params and params.get(k) is not None}
+
+
 def read_trajectories(
-    path: str | PathLike[str], columns: Sequence[str] | None = None
+    path: str | PathLike[str], columns: Sequence[str] | Mapping[str, str] | None = None, *,
+    pixel_size: float | None = None, frame_interval: float | None = None,
+    units: str | None = None, all_tracks: bool = False,
 ) -> pd.DataFrame:
-    """Read a TRamWAy trajectory text file.
+    """Read a trajectory file: TRamWAy text, TrackMate XML or CSV, or long-format CSV.
 
     Parameters
     ----------
     path : str or path-like
-        Whitespace-separated text file, one localization per line.
-    columns : sequence of str, optional
-        Column names, overriding the header and the defaults. Must contain ``n``, ``x``, ``y``
-        and ``t`` (and may contain ``z``). An extra leading column is read as an index and dropped.
+        A TRamWAy text file (whitespace-separated, one localization per line), a TrackMate XML
+        file (model file or "export tracks to XML"), a TrackMate spots-table CSV or a
+        long-format CSV (trackpy, saSPT); see Notes for how the format is told.
+    columns : sequence of str or mapping, optional
+        Text files: column names, overriding the header and the defaults. Must contain ``n``,
+        ``x``, ``y`` and ``t`` (and may contain ``z``). An extra leading column is read as an
+        index and dropped. CSV files: a mapping from ``n``, ``x``, ``y``, ``z``, ``t``,
+        ``frame`` to the file's column names (see :func:`.csv_tracks.read_tracks_csv`).
+    pixel_size : float, optional
+        µm per pixel, for XML/CSV files in pixels (required then, refused otherwise).
+    frame_interval : float, optional
+        s per frame, for XML/CSV files whose time is in frames (required then, refused
+        otherwise).
+    units : str, optional
+        CSV files that do not state their units: ``"um,s"``, ``"um"`` (with
+        ``frame_interval``), ``"nm,ms"``, ... (see :func:`.csv_tracks.read_tracks_csv`).
+    all_tracks : bool, default False
+        TrackMate model files: every track, not only the filtered ones.
 
     Returns
     -------
@@ -78,8 +127,13 @@ def read_trajectories(
     ------
     FileNotFoundError
         If ``path`` does not exist.
+    ValueError
+        If an XML/CSV file is in pixels or frames (or a CSV does not state its units) and
+        ``pixel_size``/``frame_interval``/``units`` do not say how to convert; or if they are
+        given for a file already in µm and s (TRamWAy text files always are).
     tramway_jupyter.exceptions.DataFormatError
-        If the file is empty, a line has the wrong number of columns, a cell is not a number
+        If the file is malformed; for XML the message names the element (or the line of a
+        syntax error). For text files: the file is empty, a line has the wrong number of columns, a cell is not a number
         or not finite (``nan``, ``inf``), required columns are missing, or time does not increase strictly inside a trajectory.
         The message names the file and the line.
 
@@ -92,10 +146,35 @@ def read_trajectories(
 
     A trajectory whose rows are not contiguous is regrouped (stable sort on ``n``, a warning is
     logged), since TRamWAy would otherwise make one translocation jump between the two blocks.
+
+    The format is told by the extension (``.xml``: TrackMate XML, its flavour by the root
+    element; ``.csv``: TrackMate's spots table if the header has ``TRACK_ID`` and
+    ``POSITION_X``, else long-format), else by content: a file starting with ``<`` is XML, a
+    first line with a comma is CSV, anything else is TRamWAy text (see :func:`file_kind`).
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"trajectory file not found: {path}")
+    kind = file_kind(path)
+    if kind == "xml":
+        if columns is not None or units is not None:
+            raise ValueError(f"{path}: columns= and units= apply to text and CSV files, not "
+                             f"TrackMate XML (whose units are in the file)")
+        from .trackmate import read_trackmate_xml
+
+        return read_trackmate_xml(path, pixel_size=pixel_size, frame_interval=frame_interval,
+                                  all_tracks=all_tracks)
+    if kind == "csv":
+        from .csv_tracks import read_tracks_csv
+
+        return read_tracks_csv(path, columns=columns,  # type: ignore[arg-type]
+                               pixel_size=pixel_size, frame_interval=frame_interval, units=units)
+    if pixel_size is not None or frame_interval is not None or units not in (None, "um,s"):
+        raise ValueError(f"{path}: a TRamWAy text file is in µm and s; pixel_size=, "
+                         f"frame_interval= and units= apply to TrackMate XML and CSV files")
+    if isinstance(columns, Mapping):
+        raise TypeError(f"{path}: columns= of a TRamWAy text file is a sequence of names like "
+                        f"['n', 'x', 'y', 't'], not a mapping")
     first, first_number = _first_line(path)
     if not first:
         raise DataFormatError(path, "empty file, expected columns n x y t", line=1)

@@ -218,14 +218,16 @@ def auto_tasks_per_job(n_tasks: int, workers: int, backend: str) -> int:
 _Key = tuple[str, int | None, int | None, int | None]
 
 
-def _file_windows(f: DataFile, segments: SegmentSpec) -> list[tuple[float, float]]:
+def _file_windows(f: DataFile, segments: SegmentSpec,
+                  params: dict[str, Any] | None = None) -> list[tuple[float, float]]:
     """The time windows of one data file: explicit ones, or cut from its time span."""
     if segments.windows is not None:
         return list(segments.windows)
     from ..analysis import read_trajectories
+    from ..analysis.io import unit_kwargs
     from ..analysis.segments import time_span, time_windows
 
-    t_min, t_max = time_span(read_trajectories(f.path))
+    t_min, t_max = time_span(read_trajectories(f.path, **unit_kwargs(params)))
     assert segments.duration is not None
     return time_windows(t_min, t_max, segments.duration, segments.shift,
                         min_fraction=segments.min_fraction)
@@ -289,7 +291,7 @@ def make_plan(
     for i, path in enumerate(expand_sources(data)):
         rf, roi_idx = resolve_rois(path, rois)
         files.append(DataFile(path=path, key=file_key(i, path), roi_file=rf, rois=roi_idx))
-    windows = {f.key: _file_windows(f, segments) for f in files} if segments is not None else {}
+    windows = {f.key: _file_windows(f, segments, params) for f in files} if segments is not None else {}
     for f in files:
         if segments is not None and not windows[f.key]:
             raise PlanError(f"no time window for data file {f.path} ({segments.describe()})")

@@ -44,7 +44,7 @@ class PilotResult:
 
 def task_sizes(tasks: Sequence[Task]) -> dict[str, int]:
     """The translocation count of each task (a file read once; 0 when it cannot be read)."""
-    from ..analysis.io import read_trajectories
+    from ..analysis.io import read_trajectories, unit_kwargs
 
     frames: dict[str, Any] = {}
     rois: dict[str, Any] = {}
@@ -52,7 +52,7 @@ def task_sizes(tasks: Sequence[Task]) -> dict[str, int]:
     for t in tasks:
         if t.source not in frames:
             try:
-                frames[t.source] = read_trajectories(t.source)
+                frames[t.source] = read_trajectories(t.source, **unit_kwargs(t.params))
             except Exception as exc:  # an unreadable file: the run will say why
                 logger.info("dry run: cannot count the rows of %s: %s", t.source, exc)
                 frames[t.source] = None
