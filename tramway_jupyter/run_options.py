@@ -76,11 +76,21 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="show the plan (tasks per stage, jobs, Slurm arrays, tasks reused) and "
                         "an estimate of the wall time and core-hours; create nothing")
-    p.add_argument("--pilot", type=int, default=None, metavar="K",
+    p.add_argument("--pilot", type=_count, default=None, metavar="K",
                    help="time K tasks per stage (smallest, largest, median input...) run "
                         "locally, and extrapolate each task by its translocation count "
                         "(default with --dry-run: the preview cells' timing, else 2); on a "
                         "real Slurm run, also sets the --time/--mem the profile leaves unset")
+
+
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {n}")
+    return n
 
 
 def _size(text: str) -> int:

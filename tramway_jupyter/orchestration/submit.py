@@ -21,7 +21,7 @@ import msgspec
 from ..backends.profiles import Profile, default_workers, get_profile
 from ..capture.pipeline import Pipeline
 from ..capture.template import build_template, write_template
-from ..exceptions import CaptureError
+from ..exceptions import CaptureError, PlanError
 from ..jobs.batchdir import BatchDir, task_log_relpath
 from ..jobs.plan import make_plan
 from ..jobs.plan_model import Plan, Task
@@ -103,6 +103,8 @@ def submit(  # type: ignore[misc]
     2 when there is no preview timing). ``pilot`` on a real Slurm run: the walltime and memory
     the pilot suggests are applied where the profile leaves them unset (``meta["suggested"]``).
     """
+    if pilot is not None and (isinstance(pilot, bool) or int(pilot) < 0):
+        raise PlanError(f"pilot must be a number of tasks per stage, 0 or more; got {pilot!r}")
     prof = get_profile(profile)
     # the run's options override the profile's keys of the same names
     overrides = {"workers": workers, "isolate": isolate, "engine": engine,
