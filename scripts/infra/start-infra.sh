@@ -235,7 +235,7 @@ start_sshd
 
 # ---------------------------------------------------------------------------------------------
 # 6. the cluster-side Python environment (readable by hpcuser; Debian's python, not pyenv's)
-WORKER_DEPS=(numpy scipy pandas matplotlib nbformat nbclient jupyter_client ipykernel papermill
+WORKER_DEPS=(numpy scipy pandas matplotlib nbformat nbclient jupyter_client ipykernel papermill roifile
              msgspec tomli hatchling hatch-nodejs-version)
 if [[ ${INFRA_SKIP_JOBENV:-0} != 1 ]]; then
     STAMP=$JOBENV/.tramway-deps

@@ -14,20 +14,21 @@ import math
 import zipfile
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from roifile import ROI_SUBTYPE, ROI_TYPE, ImagejRoi
 
 from tramway_jupyter.exceptions import DataFormatError
 
 from .roi_shapes import RoiShape
 
+if TYPE_CHECKING:  # roifile is imported when an ImageJ file is read, never by a worker that
+    from roifile import ImagejRoi  # crops TRamWAy boxes only (lean worker environments)
+
 __all__ = ["read_imagej_rois", "imagej_roi_names", "is_imagej_roi_file"]
 
 logger = logging.getLogger(__name__)
 
-_POLYGONS = (ROI_TYPE.POLYGON, ROI_TYPE.FREEHAND, ROI_TYPE.TRACED)
-_REFUSED_SUBTYPES = (ROI_SUBTYPE.TEXT, ROI_SUBTYPE.ARROW, ROI_SUBTYPE.IMAGE)
 _UM = ("um", "µm", "micron", "microns")
 _MAX_ROI_BYTES = 64 << 20
 
@@ -39,6 +40,8 @@ def is_imagej_roi_file(path: str | PathLike[str]) -> bool:
 
 def _load(path: Path) -> list[tuple[str, ImagejRoi]]:
     """(name, ROI) of every ROI of a ``.roi`` or ``.zip`` file, in the file's order."""
+    from roifile import ImagejRoi
+
     if not path.exists():
         raise FileNotFoundError(f"ROI file not found: {path}")
     if path.suffix.lower() != ".zip":
@@ -75,8 +78,10 @@ def _load(path: Path) -> list[tuple[str, ImagejRoi]]:
 
 def _kind(path: Path, name: str, roi: ImagejRoi) -> str:
     """``"rectangle"``, ``"oval"`` or ``"polygon"``; any other ROI is refused."""
+    from roifile import ROI_SUBTYPE, ROI_TYPE
+
     what = roi.roitype.name.lower()
-    if roi.subtype in _REFUSED_SUBTYPES:
+    if roi.subtype in (ROI_SUBTYPE.TEXT, ROI_SUBTYPE.ARROW, ROI_SUBTYPE.IMAGE):
         what = f"{roi.subtype.name.lower()} ({what})"
     elif roi.multi_coordinates is not None or roi.shape_roi_size:
         what = f"composite ({what})"
@@ -84,7 +89,7 @@ def _kind(path: Path, name: str, roi: ImagejRoi) -> str:
         return "rectangle"
     elif roi.roitype == ROI_TYPE.OVAL:
         return "oval"
-    elif roi.roitype in _POLYGONS:
+    elif roi.roitype in (ROI_TYPE.POLYGON, ROI_TYPE.FREEHAND, ROI_TYPE.TRACED):
         return "polygon"
     raise DataFormatError(
         path, f"ROI {name!r} is a {what} ROI; only rectangles, ovals and polygons (polygon, "
