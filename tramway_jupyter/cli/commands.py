@@ -128,7 +128,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _status_json(batch: Any, counts: dict[str, int], states: list[str] | None,
                  path: str) -> None:
-    from ..jobs.results import write_json_stream
+    from ..jobs.results_json import write_json_stream
 
     head = {"batch_id": batch.batch_id, "state": batch.state.value, "counts": counts}
     tasks = (t.to_dict() for t in batch.store.iter_tasks(batch.batch_id, states=states))

@@ -24,9 +24,9 @@ from typing import IO, Any, NamedTuple
 import msgspec
 
 from ..exceptions import JobFailedError, RecordNotFoundError
+from . import results_json, results_plots, results_table
 from .batchdir import BatchDir
-from .provenance import task_document
-from .record import _NOT_JSONABLE, to_jsonable
+from .results_json import write_json_stream
 from .states import ACTIVE_VALUES, RETRYABLE_VALUES
 from .store import Store, TaskRow
 
@@ -235,23 +235,7 @@ class Results:
     def roi_names(self) -> dict[str, str]:
         """``{task_id: ROI name}`` for the tasks whose ROI file is an ImageJ one (``.roi``,
         ``RoiSet.zip``: its ROIs carry names); empty when no ROI has a name of its own."""
-        from ..analysis.rois import roi_names
-
-        plan = self.dir.read_plan()
-        names: dict[str, list[str]] = {}
-        out: dict[str, str] = {}
-        for t in plan.tasks:
-            rf = t.roi_file
-            if t.roi_index is None or not rf or not rf.lower().endswith((".roi", ".zip")):
-                continue
-            if rf not in names:
-                try:
-                    names[rf] = roi_names(rf)
-                except Exception:  # noqa: BLE001 - a ROI file gone since the run: no names
-                    names[rf] = []
-            if t.roi_index < len(names[rf]):
-                out[t.task_id] = names[rf][t.roi_index]
-        return out
+        return results_table.roi_names(self)
 
     def _keyed_wide(self) -> bool:
         """Whether the batch runs over time windows or sweep points (wider result keys)."""
@@ -341,53 +325,9 @@ class Results:
 
     # -- views ----------------------------------------------------------------------------
     def table(self, value: str | None = None, *, stage: str | None = None) -> Any:
-        """A pandas DataFrame, one row per task; in a batch over time windows or sweep points,
-        with their columns (``segment_index``, ``t_start``, ``t_end``, one per swept name).
-
-        ``value``: the name of a recorded scalar, pivoted instead: one row per data unit
-        (file, ROI, window), one column per sweep point (or a single ``value`` column without
-        a sweep).
-        """
-        import pandas as pd
-
-        meta = self.store.get_batch(self.batch_id).meta
-        swept = list(meta.get("sweep_names") or [])
-        segmented = bool(meta.get("segments"))
-
-        def row(r: TaskResult) -> dict[str, Any]:
-            d: dict[str, Any] = {
-                "task_id": r.task_id, "stage": r.stage, "source": os.path.basename(r.source),
-                "roi_index": r.roi_index}
-            if segmented:
-                d.update(segment_index=r.segment_index, t_start=r.t_start, t_end=r.t_end)
-            d.update({k: r.sweep.get(k) for k in swept})
-            d.update(state=r.state, attempt=r.attempt, duration=r.duration,
-                     error=r.error_summary, records=", ".join(r.record_names),
-                     notebook=str(r.notebook) if r.notebook else None)
-            return d
-
-        if value is None:
-            df = pd.DataFrame([row(r) for r in self.iter_rows(stage=stage)])
-            named = self.roi_names()
-            if named and len(df):  # ImageJ ROIs: their names beside their indices
-                df.insert(int(df.columns.get_loc("roi_index")) + 1, "roi_name",
-                          df["task_id"].map(named))
-            return df
-        found = self._get(value, stage, True)
-        recs = []
-        for k, v in found.items():
-            d = {"source": os.path.basename(k[0]), "roi_index": k[1]}
-            if segmented:
-                d["segment_index"] = k[2]
-            d.update(dict(k[3]))
-            d[value] = v
-            recs.append(d)
-        df = pd.DataFrame(recs)
-        index = [c for c in ("source", "roi_index", "segment_index") if c in df.columns]
-        if not swept:
-            return df.set_index(index)
-        return df.pivot_table(index=index, columns=swept, values=value, aggfunc="first",
-                              dropna=False)
+        """A pandas DataFrame, one row per task (see :func:`.results_table.table`); ``value``:
+        a recorded scalar pivoted by sweep values."""
+        return results_table.table(self, value, stage=stage)
 
     def _counts_text(self, counts: dict[str, int]) -> str:
         return ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
@@ -441,13 +381,8 @@ class Results:
 
     def plot_maps(self, name: str = "maps", variable: str = "diffusivity", *,
                   stage: str | None = None, **kwargs: Any) -> Any:
-        """Plot every ROI's recorded map side by side with one colour scale."""
-        from ..analysis import plot_maps
-
-        found = self.get(name, stage=stage)  # raises a LookupError when nobody recorded it
-        keys = sorted(found, key=lambda k: (k[0], -1 if k[1] is None else k[1]))
-        titles = [f"{os.path.basename(s)}" + ("" if r is None else f" ROI {r}") for s, r in keys]
-        return plot_maps([found[k] for k in keys], variable, titles=titles, **kwargs)
+        """Plot every ROI's recorded map side by side with one colour scale (a ``MapGrid``)."""
+        return results_plots.plot_maps(self, name, variable, stage=stage, **kwargs)
 
     def rerun(self, task_id: str) -> Any:
         """Run a task again from its provenance record, in a scratch directory, and compare
@@ -457,49 +392,11 @@ class Results:
         return rerun_task(self.dir.root, task_id)
 
     # -- time segments --------------------------------------------------------------------
-    def _windowed(self, name: str, stage: str | None) -> list[tuple[TaskResult, Any]]:
-        """(task, its record ``name``) of every per-segment task that recorded it, in order."""
-        out = []
-        for r in self.iter_rows(stage=stage):
-            if r.segment_index is not None and name in r.record_names:
-                out.append((r, self._load(r)[name]))
-        if not out:
-            raise RecordNotFoundError(
-                f"no task of batch {self.batch_id} run per time window recorded {name!r}")
-        return out
-
-    @staticmethod
-    def _unit_label(r: TaskResult) -> str:
-        label = os.path.basename(r.source).split(".")[0]
-        label += "" if r.roi_index is None else f" ROI {r.roi_index}"
-        if r.sweep:
-            label += " " + ", ".join(f"{k}={v!r}" for k, v in r.sweep.items())
-        return label
-
     def plot_over_time(self, name: str, *, stage: str | None = None, ax: Any = None,
                        ylabel: str | None = None) -> Any:
         """A recorded scalar against the centre of its time window, one line per ROI (and
         sweep point); returns the Axes."""
-        from ..analysis import plot_over_time
-
-        rows = [(self._unit_label(r), (r.t_start + r.t_end) / 2, v)  # type: ignore[operator]
-                for r, v in self._windowed(name, stage)]
-        return plot_over_time(rows, ax=ax, ylabel=ylabel or name)
-
-    def _series(self, name: str, source: str | None, roi_index: int | None,
-                stage: str | None) -> tuple[list[Any], list[str]]:
-        found = self._windowed(name, stage)
-        first = found[0][0]
-        want_src = first.source if source is None else source
-        want_roi = first.roi_index if source is None and roi_index is None else roi_index
-        picked = sorted(((r, v) for r, v in found
-                         if (r.source == want_src or os.path.basename(r.source) == want_src)
-                         and r.roi_index == want_roi and r.sweep == first.sweep),
-                        key=lambda rv: rv[0].segment_index or 0)
-        if not picked:
-            raise RecordNotFoundError(f"no window of {want_src} ROI {want_roi} recorded {name!r}")
-        titles = [f"[{r.t_start:g}, {r.t_end:g}) s" for r, _ in picked]
-        return [v for _, v in picked], titles
+        return results_plots.plot_over_time(self, name, stage=stage, ax=ax, ylabel=ylabel)
 
     def plot_map_series(self, name: str = "maps", variable: str = "diffusivity", *,
                         source: str | None = None, roi_index: int | None = None,
@@ -508,7 +405,7 @@ class Results:
         one colour scale; returns a ``MapGrid``."""
         from ..analysis import plot_map_series
 
-        maps, titles = self._series(name, source, roi_index, stage)
+        maps, titles = results_plots.series(self, name, source, roi_index, stage)
         return plot_map_series(maps, variable, titles, **kwargs)
 
     def animate_maps(self, dest: str | os.PathLike[str], name: str = "maps",
@@ -519,67 +416,27 @@ class Results:
         ``.gif`` (a GIF) or ``.html``; returns its path."""
         from ..analysis import animate_maps
 
-        maps, titles = self._series(name, source, roi_index, stage)
+        maps, titles = results_plots.series(self, name, source, roi_index, stage)
         return animate_maps(maps, variable, titles, dest, **kwargs)
 
     # -- JSON -----------------------------------------------------------------------------
-    def _task_doc(self, r: TaskResult) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        if r.record_names:
-            try:
-                recs = self._load(r)
-            except Exception as exc:  # unpicklable here (e.g. a class only the notebook had)
-                recs = {}
-                values["__error__"] = f"cannot load records: {exc}"
-            for k, v in recs.items():
-                jv = to_jsonable(v)
-                values[k] = jv if jv is not _NOT_JSONABLE else {"type": type(v).__name__,
-                                                                 "repr": repr(v)[:200]}
-        return {
-            "task_id": r.task_id, "stage": r.stage, "source": r.source,
-            "roi_index": r.roi_index, "state": r.state, "attempt": r.attempt,
-            "duration": r.duration, "error": r.error if r.state != "done" else None,
-            "notebook": str(r.notebook) if r.notebook else None, "records": values,
-            "segment_index": r.segment_index, "t_start": r.t_start, "t_end": r.t_end,
-            "sweep": r.sweep,
-            "provenance": task_document(self.dir.root, r.task_id),
-        }
-
-    def _json_head(self) -> dict[str, Any]:
-        return {"batch_id": self.batch_id, "batch_dir": str(self.dir.root),
-                "counts": self.counts}
-
     def write_json(self, dest: str | os.PathLike[str] | IO[str]) -> int:
         """Stream the JSON document of :meth:`to_json` to a path or a text file, one task at a
         time (memory independent of the number of tasks). Returns the number of tasks written."""
-        tasks = (self._task_doc(r) for r in self.iter_rows())
+        tasks = (results_json.task_doc(self, r) for r in self.iter_rows())
+        head = results_json.json_head(self)
         if isinstance(dest, (str, os.PathLike)):
             with open(dest, "w") as fh:
-                return write_json_stream(fh, self._json_head(), "tasks", tasks)
-        return write_json_stream(dest, self._json_head(), "tasks", tasks)
+                return write_json_stream(fh, head, "tasks", tasks)
+        return write_json_stream(dest, head, "tasks", tasks)
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         """Per task: source, ROI, stage, state, error, notebook, and JSON-able recorded values.
 
         Builds the whole document in memory: for big batches use :meth:`write_json`.
         """
-        doc = {**self._json_head(), "tasks": [self._task_doc(r) for r in self.iter_rows()]}
+        doc = {**results_json.json_head(self),
+               "tasks": [results_json.task_doc(self, r) for r in self.iter_rows()]}
         if path is not None:
             Path(path).write_text(json.dumps(doc, indent=1, default=str))
         return doc
-
-
-def write_json_stream(fh: IO[str], head: dict[str, Any], key: str,
-                      items: Iterable[dict[str, Any]]) -> int:
-    """Write ``{**head, key: [items...]}`` as JSON, one item at a time; return the item count."""
-    fh.write("{")
-    for k, v in head.items():
-        fh.write(f"{json.dumps(k)}: {json.dumps(v, default=str)},\n")
-    fh.write(f"{json.dumps(key)}: [")
-    n = 0
-    for item in items:
-        fh.write(",\n" if n else "\n")
-        fh.write(json.dumps(item, default=str))
-        n += 1
-    fh.write("\n]}\n")
-    return n
