@@ -174,8 +174,9 @@ def _interpret(profile: Profile, res: dict[str, tuple[int, str]], scratch: str,
     return out
 
 
-#: Above this round-trip time the check says what it costs (each operation pays it once or twice).
-SLOW_RTT_S = 0.15
+#: Above this time per command the check says what it costs. A command is about three network
+#: round trips (open a channel, start the command, its output and exit status).
+SLOW_RTT_S = 0.1
 
 
 def measure_round_trip(conn: Connection, n: int = 3) -> float:
@@ -196,7 +197,7 @@ def round_trip_check(conn: Connection) -> Check:
         return Check("round trip", False, f"`true` failed: {exc}", "check the connection")
     detail = f"{rtt * 1000:.0f} ms (median of 3 `true` commands)"
     if rtt > SLOW_RTT_S:
-        detail += ("; a slow link: each submit, poll and gather pays about one round trip,"
+        detail += ("; a slow link: each submit, poll and gather costs about one such command,"
                    " whatever the number of tasks")
     return Check("round trip", True, detail)
 

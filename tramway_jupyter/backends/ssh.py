@@ -326,15 +326,18 @@ def connection_key(profile: Profile) -> tuple[Any, ...]:
             profile.jump)
 
 
-def get_connection(profile: Profile) -> Connection:
-    """The connection of a profile, reused across calls (one per host/user/port/keys)."""
+def get_connection(profile: Profile, prompter: Prompter | None = None) -> Connection:
+    """The connection of a profile, reused across calls (one per host/user/port/keys/jump).
+    ``prompter`` asks for passphrases and codes when the connection is made here (default: the
+    one fitting where the code runs, :func:`.prompts.default_prompter`)."""
     key = connection_key(profile)
     with _CONN_LOCK:
         conn = _CONNECTIONS.get(key)
         if conn is None:
             if profile.is_remote:
                 conn = SSHConnection(profile.host, profile.port, profile.user,
-                                     profile.identity_file, profile.known_hosts, jump=profile.jump)
+                                     profile.identity_file, profile.known_hosts, jump=profile.jump,
+                                     prompter=prompter)
             else:
                 conn = LocalConnection()
             _CONNECTIONS[key] = conn
