@@ -91,7 +91,12 @@ USERKEY=$INFRA_DIR/keys/${SSH_USER}_ed25519
 [[ -f $HOSTKEY ]] || ssh-keygen -q -t ed25519 -N '' -C infra-host -f "$HOSTKEY"
 [[ -f $USERKEY ]] || ssh-keygen -q -t ed25519 -N '' -C "$SSH_USER@infra" -f "$USERKEY"
 install -d -o "$SSH_USER" -g "$UGROUP" -m 700 "$UHOME/.ssh"
-install -o "$SSH_USER" -g "$UGROUP" -m 600 "$USERKEY.pub" "$UHOME/.ssh/authorized_keys"
+# append, never replace: other checkouts' testbeds (CI, other worktrees) log in as the same user
+AUTHKEYS=$UHOME/.ssh/authorized_keys
+install -o "$SSH_USER" -g "$UGROUP" -m 600 /dev/null "$AUTHKEYS.new"
+[[ -f $AUTHKEYS ]] && cat "$AUTHKEYS" >"$AUTHKEYS.new"
+grep -qxF "$(cat "$USERKEY.pub")" "$AUTHKEYS.new" || cat "$USERKEY.pub" >>"$AUTHKEYS.new"
+mv "$AUTHKEYS.new" "$AUTHKEYS"
 HK=$(cut -d' ' -f1,2 "$HOSTKEY.pub")
 # the cluster's key also under the delay proxy's address (the proxy leads to this sshd)
 printf '[127.0.0.1]:%s %s\n[localhost]:%s %s\n[127.0.0.1]:%s %s\n' "$SSH_PORT" "$HK" "$SSH_PORT" "$HK" \

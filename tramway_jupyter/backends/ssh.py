@@ -297,8 +297,9 @@ def _jump_connection(spec: str, ssh_config: str | os.PathLike[str] | None,
     :func:`.ssh_config.parse_proxy_jump`); it goes through the earlier hops itself.
 
     A hop is resolved through ``~/.ssh/config`` like any host. From the ``target`` it inherits
-    the prompter, the known_hosts files (after its own: every hop is checked strictly against
-    them) and, when its config names no key, the target's identity files."""
+    the prompter, the target's known_hosts files (after its own, which messages name: every hop
+    is checked as strictly as the target) and, when its config names no key, the target's
+    identity files."""
     hop = parse_proxy_jump(spec)
     hops = (target._hops + 1) if target is not None else 1
     if hops > MAX_HOPS:
@@ -310,7 +311,7 @@ def _jump_connection(spec: str, ssh_config: str | os.PathLike[str] | None,
     if hop.through:
         conn.proxy_jump, conn.proxy_command = hop.through, None
     if target is not None:
-        conn.known_hosts = list(dict.fromkeys(target.known_hosts + conn.known_hosts))
+        conn.known_hosts = list(dict.fromkeys(conn.known_hosts + target.known_hosts))
         if not conn.identity_files and target.identity_files:
             conn.identity_files = list(target.identity_files)
     return conn

@@ -106,7 +106,8 @@ def test_jump_hops_inherit_known_hosts_keys_and_prompter(tmp_path):
                              ssh_config=cfg, prompter=ask)
     hop = ssh._jump_connection(conn.proxy_jump or "", cfg, conn)
     assert (hop.hostname, hop.port, hop.user) == ("10.0.0.1", 2223, "ops")
-    assert hop.known_hosts[0] == str(tmp_path / "kh")  # checked as strictly as the target
+    # its own known_hosts first (named in messages), then the target's: checked as strictly
+    assert hop.known_hosts == [os.path.expanduser("~/.ssh/known_hosts"), str(tmp_path / "kh")]
     assert hop.identity_files == ["/keys/id"] and hop.prompter is ask
     # the profile's `jump` wins over the config's ProxyJump, and drops its ProxyCommand
     j = ssh.SSHConnection("cluster", jump="u@gw:22,bastion", ssh_config=cfg)
