@@ -171,11 +171,11 @@ def authenticate(transport: Any, username: str, plan: AuthPlan) -> None:
     if "keyboard-interactive" in allowed:
         _interactive(transport, username, plan)
     elif "password" in allowed:
-        (secret,) = plan.ask(f"{username}@{plan.where}", [(f"{username}@{plan.where}'s password: ", False)])
+        (secret,) = plan.ask(plan.where, [(f"Password for {plan.where}: ", False)])
         try:
             transport.auth_password(username, secret)
         except paramiko.AuthenticationException:
-            raise WrongSecretError(f"SSH password for {username}@{plan.where} refused") from None
+            raise WrongSecretError(f"SSH password for {plan.where} refused: try again") from None
         finally:
             del secret
     if not transport.is_authenticated():
@@ -195,7 +195,7 @@ def _interactive(transport: Any, username: str, plan: AuthPlan) -> None:
             return []  # the server's closing round (OpenSSH/PAM sends one with no prompts)
         asked[0] += 1
         head = " ".join(s.strip() for s in (title, instructions) if s and s.strip())
-        return plan.ask(f"{username}@{plan.where}" + (f": {head}" if head else ""),
+        return plan.ask(plan.where + (f": {head}" if head else ""),
                         [(str(p), bool(echo)) for p, echo in prompt_list])
 
     plan.tried.append("keyboard-interactive")

@@ -132,3 +132,102 @@ def test_profile_jump_key_reaches_the_connection():
         assert ssh.get_connection(p.replace(jump=None)) is not conn
     finally:
         ssh.close_connections()
+
+
+class _TwoFactorServer:
+    """A real SSH server (paramiko's server side) on loopback that wants the key, then a
+    one-time code by keyboard-interactive, as an OpenSSH + PAM TOTP set-up does."""
+
+    def __init__(self, tmp_path, client_pub: str, code: str) -> None:
+        import socket
+        import threading
+
+        import paramiko
+
+        hk = tmp_path / "server_hk"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(hk)], check=True)
+        self.host_key = paramiko.Ed25519Key.from_private_key_file(str(hk))
+        self.client_blob = client_pub.split()[1]
+        self.code = code
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.known_hosts = tmp_path / "kh_2fa"
+        pub = (tmp_path / "server_hk.pub").read_text()
+        self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {pub}")
+        self.transports: list = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import paramiko
+
+        outer = self
+
+        class Iface(paramiko.ServerInterface):
+            key_ok = False
+
+            def get_allowed_auths(self, username):
+                return "keyboard-interactive" if self.key_ok else "publickey"
+
+            def check_auth_publickey(self, username, key):
+                if key.get_base64() == outer.client_blob:
+                    self.key_ok = True
+                    return paramiko.AUTH_PARTIALLY_SUCCESSFUL
+                return paramiko.AUTH_FAILED
+
+            def check_auth_interactive(self, username, submethods):
+                if not self.key_ok:
+                    return paramiko.AUTH_FAILED
+                q = paramiko.InteractiveQuery("", "")
+                q.add_prompt("Verification code: ", False)
+                return q
+
+            def check_auth_interactive_response(self, responses):
+                return (paramiko.AUTH_SUCCESSFUL if list(responses) == [outer.code]
+                        else paramiko.AUTH_FAILED)
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            t = paramiko.Transport(conn)
+            t.add_server_key(self.host_key)
+            t.start_server(server=Iface())
+            self.transports.append(t)
+
+    def close(self) -> None:
+        self.sock.close()
+        for t in self.transports:
+            t.close()
+
+
+def test_keyboard_interactive_code_after_the_key(tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    key = tmp_path / "id_user"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    server = _TwoFactorServer(tmp_path, (tmp_path / "id_user.pub").read_text(), "424242")
+    try:
+        ask = CountingPrompter("424242")
+        conn = ssh.SSHConnection("127.0.0.1", server.port, "jdoe", str(key),
+                                 str(server.known_hosts), prompter=ask)
+        with caplog.at_level(logging.DEBUG):
+            assert conn._transport().is_authenticated()
+        assert ask.calls == [(f"jdoe@127.0.0.1:{server.port}",
+                              [("Verification code: ", False)])]
+        assert "424242" not in caplog.text
+        conn.close()
+        wrong = CountingPrompter("000000")
+        conn = ssh.SSHConnection("127.0.0.1", server.port, "jdoe", str(key),
+                                 str(server.known_hosts), prompter=wrong)
+        with pytest.raises(ssh_auth.WrongSecretError, match="the code or password given was refused"):
+            conn.run(["true"])
+        assert len(wrong.calls) == 1  # not asked again in a loop
+        nobody = ssh.SSHConnection("127.0.0.1", server.port, "jdoe", str(key),
+                                   str(server.known_hosts), prompter=no_prompter())
+        with pytest.raises(PromptUnavailableError, match="tramway-jupyter login PROFILE"):
+            nobody.run(["true"])
+    finally:
+        server.close()
