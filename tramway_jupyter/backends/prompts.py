@@ -141,5 +141,11 @@ def no_prompter(where: str = "here") -> Prompter:
 
 def default_prompter() -> Prompter:
     """The prompter fitting where the code runs: the kernel's stdin in a Jupyter kernel, else the
-    controlling terminal (which refuses clearly when there is none)."""
-    return kernel_prompter() if in_kernel() else cli_prompter()
+    controlling terminal (which refuses clearly when there is none). Outside a kernel, a
+    background thread (a server's refresher, a progress updater) never asks: it refuses, since
+    nobody may be watching that terminal and the thread would block."""
+    if in_kernel():
+        return kernel_prompter()
+    if threading.current_thread() is not threading.main_thread():
+        return no_prompter("from a background thread")
+    return cli_prompter()

@@ -78,6 +78,19 @@ def test_kernel_prompter_outside_a_kernel_and_no_prompter_refuse():
         prompts.kernel_prompter()("t", [("p", False)])
     with pytest.raises(prompts.PromptUnavailableError, match="nobody to ask in the server"):
         prompts.no_prompter("in the server")("t", [("p", False)])
+    errors = []
+
+    def refresher():  # a server's background thread never blocks on a terminal
+        try:
+            prompts.default_prompter()("t", [("p", False)])
+        except prompts.PromptUnavailableError as exc:
+            errors.append(str(exc))
+
+    t = threading.Thread(target=refresher)
+    t.start()
+    t.join(10)
+    assert errors == ["t: needs a passphrase/code (nobody to ask from a background thread): run in"
+                      " a terminal, or `tramway-jupyter login PROFILE`"]
 
 
 KERNEL_CODE = textwrap.dedent("""\
