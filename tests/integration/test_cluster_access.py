@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -161,7 +162,7 @@ def test_unknown_bastion_key_is_refused_with_its_fingerprint(access, home, tmp_p
     # the same with the profile's `jump` key and the cluster's known_hosts only; with the bastion's
     # key known too, it goes through
     bare = _direct(access, identity_file=access["INFRA_SSH_KEY"], jump=_jump(access))
-    with pytest.raises(HostKeyError, match=access["INFRA_BASTION_HOSTKEY_SHA256"]):
+    with pytest.raises(HostKeyError, match=re.escape(access["INFRA_BASTION_HOSTKEY_SHA256"])):
         bare.run(["true"])
     ok = _direct(access, identity_file=access["INFRA_SSH_KEY"], jump=_jump(access),
                  known_hosts=access["INFRA_KNOWN_HOSTS_ALL"])
@@ -252,7 +253,6 @@ def test_profiles_check_shows_the_round_trip_time(access, tmp_path, capsys):
     """Through the delay proxy (40 ms each way) the check measures about 80 ms and says what a
     slow link costs; directly, a few ms."""
     import json
-    import re
 
     from tramway_jupyter.backends.cli import add_subcommands
 
