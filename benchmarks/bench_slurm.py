@@ -264,8 +264,10 @@ def main() -> int:
           f" the backend's poll {sub['backend_poll_steady_s'] * 1000:.0f} ms, the rest is syncing"
           f" the store);"
           f" cancel {sub['cancel_s']:.2f} s")
-    print(f"gather {gat['files']} results: tar stream {gat['tar_stream_s']:.2f} s, SFTP per file"
-          f" {gat['sftp_per_file_s']:.2f} s -> {gat['speedup']:.1f}x; incremental with nothing new"
+    sftp = (f"SFTP per file {gat['sftp_per_file_s']:.2f} s -> {gat['speedup']:.1f}x"
+            if gat["sftp_per_file_s"] == gat["sftp_per_file_s"] else "SFTP per file skipped")
+    print(f"gather {gat['files']} results: tar stream {gat['tar_stream_s']:.2f} s, {sftp};"
+          f" incremental with nothing new"
           f" {gat['incremental_nothing_new_s'] * 1000:.0f} ms ({gat['incremental_files']} files)")
     if qs:
         print(f"quickstart ({qs['tasks']} tasks) end to end {qs['total_s']:.1f} s: submit"
