@@ -174,8 +174,8 @@ def _interpret(profile: Profile, res: dict[str, tuple[int, str]], scratch: str,
     return out
 
 
-#: Above this time per command the check says what it costs. A command is about three network
-#: round trips (open a channel, start the command, its output and exit status).
+#: Above this time per command the check says what it costs. A command is about two network
+#: round trips (open a channel; start the command, then its output and exit status).
 SLOW_RTT_S = 0.1
 
 
