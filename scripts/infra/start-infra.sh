@@ -8,18 +8,22 @@
 #     readable by hpcuser) with the worker's dependencies and tramway-jupyter from REPO (reinstalled
 #     on every start so that it matches the source under test),
 #   * an Apptainer-compatible stand-in runtime on bubblewrap (/opt/tramway-infra/bin/apptainer) and a
-#     sandbox image directory holding its own Python (see scripts/infra/apptainer).
+#     sandbox image directory holding its own Python (see scripts/infra/apptainer),
+#   * cluster access as labs have it (scripts/infra/bastion.sh): a bastion sshd on 127.0.0.1:2223
+#     (forwarding allowed), a delay proxy on 127.0.0.1:2232 (40 ms each way) and a passphrase key.
 #
 # Usage: bash scripts/infra/start-infra.sh [REPO]      (REPO defaults to this script's repository)
 # Writes $INFRA_DIR/infra.env (INFRA_DIR defaults to REPO/.infra); `source` it before the tests.
 # Knobs: INFRA_DIR, INFRA_SSH_PORT, INFRA_SSH_USER, INFRA_JOBENV, INFRA_OPT, INFRA_OVERSUBSCRIBE=NO,
-#        INFRA_SKIP_CONTAINER=1, INFRA_SKIP_JOBENV=1.
+#        INFRA_SKIP_CONTAINER=1, INFRA_SKIP_JOBENV=1, INFRA_BASTION_PORT, INFRA_DELAY_PORT, INFRA_DELAY_MS.
 set -euo pipefail
 umask 022
 T0=$(date +%s.%N)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
+# shellcheck source=bastion.sh
+source "$HERE/bastion.sh"
 
 [[ $(id -u) == 0 ]] || die "start-infra.sh must run as root (it installs packages and starts daemons)"
 REPO=$(cd "${1:-$HERE/../..}" && pwd)
@@ -87,10 +91,16 @@ USERKEY=$INFRA_DIR/keys/${SSH_USER}_ed25519
 [[ -f $HOSTKEY ]] || ssh-keygen -q -t ed25519 -N '' -C infra-host -f "$HOSTKEY"
 [[ -f $USERKEY ]] || ssh-keygen -q -t ed25519 -N '' -C "$SSH_USER@infra" -f "$USERKEY"
 install -d -o "$SSH_USER" -g "$UGROUP" -m 700 "$UHOME/.ssh"
-install -o "$SSH_USER" -g "$UGROUP" -m 600 "$USERKEY.pub" "$UHOME/.ssh/authorized_keys"
+# append, never replace: other checkouts' testbeds (CI, other worktrees) log in as the same user
+AUTHKEYS=$UHOME/.ssh/authorized_keys
+install -o "$SSH_USER" -g "$UGROUP" -m 600 /dev/null "$AUTHKEYS.new"
+[[ -f $AUTHKEYS ]] && cat "$AUTHKEYS" >"$AUTHKEYS.new"
+grep -qxF "$(cat "$USERKEY.pub")" "$AUTHKEYS.new" || cat "$USERKEY.pub" >>"$AUTHKEYS.new"
+mv "$AUTHKEYS.new" "$AUTHKEYS"
 HK=$(cut -d' ' -f1,2 "$HOSTKEY.pub")
-printf '[127.0.0.1]:%s %s\n[localhost]:%s %s\n' "$SSH_PORT" "$HK" "$SSH_PORT" "$HK" \
-    >"$INFRA_DIR/keys/known_hosts"
+# the cluster's key also under the delay proxy's address (the proxy leads to this sshd)
+printf '[127.0.0.1]:%s %s\n[localhost]:%s %s\n[127.0.0.1]:%s %s\n' "$SSH_PORT" "$HK" "$SSH_PORT" "$HK" \
+    "$DELAY_PORT" "$HK" >"$INFRA_DIR/keys/known_hosts"
 HOSTKEY_SHA256=$(ssh-keygen -l -E sha256 -f "$HOSTKEY.pub" | awk '{print $2}')
 
 # ---------------------------------------------------------------------------------------------
@@ -293,6 +303,10 @@ for ((i = 0; i < 50; i++)); do
 done
 [[ $out =~ ^(idle|mixed|allocated) ]] || die "ssh $SSH_USER@127.0.0.1:$SSH_PORT sinfo failed: $out"
 
+# ---------------------------------------------------------------------------------------------
+# 9. bastion, delay proxy, passphrase key (scripts/infra/bastion.sh; writes bastion.env)
+start_bastion "$USERKEY"
+
 cat >"$INFRA_DIR/infra.env.new" <<INFRAENV
 # source me: connection facts of the test infrastructure (written by scripts/infra/start-infra.sh)
 export INFRA_DIR=$INFRA_DIR
@@ -316,5 +330,6 @@ export INFRA_CONTAINER_RUNTIME=$OPT/bin/apptainer
 export INFRA_CONTAINER_IMAGE=$IMAGE
 export INFRA_CONTAINER_PYTHON=/opt/venv/bin/python
 INFRAENV
+cat "$INFRA_DIR/bastion.env" >>"$INFRA_DIR/infra.env.new"
 mv "$INFRA_DIR/infra.env.new" "$INFRA_DIR/infra.env"
 log "ready in $(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s: source $INFRA_DIR/infra.env"

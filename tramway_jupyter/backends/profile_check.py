@@ -1,6 +1,8 @@
 """Check that a profile can run jobs, and say in plain words what is wrong (``profiles --check``).
 
-For a Slurm profile, after connecting (strict host keys), ONE remote shell script finds
+For a Slurm profile, after connecting (strict host keys, every hop of a ProxyJump), it measures the
+round-trip time (the median of 3 ``true`` commands: what each poll, submit and gather pays once), then
+ONE remote shell script finds
 ``sbatch``, the partition, the scratch directory (created if missing, must be writable), the
 container runtime and image when the profile has one, and the Python that will run the worker
 (inside the container if any), which must import tramway_jupyter at a compatible version.
@@ -9,6 +11,8 @@ container runtime and image when the profile has one, and the Python that will r
 from __future__ import annotations
 
 import shlex
+import statistics
+import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -102,7 +106,10 @@ def check_profile(profile: Profile, connection: Connection | None = None) -> lis
     except TramwayJupyterError as exc:
         return [Check("connect", False, str(exc),
                       "check host, port, user and identity_file (or ~/.ssh/config)")]
-    checks.append(Check("connect", True, f"{conn.where} as {user} (home {home})"))
+    via = getattr(conn, "proxy_jump", None)
+    checks.append(Check("connect", True, f"{conn.where} as {user} (home {home})"
+                        + (f" through {via}" if via else "")))
+    checks.append(round_trip_check(conn))
     scratch = conn.expand_path(profile.scratch)
     if not scratch.startswith("/"):
         scratch = f"{home}/{scratch}"
@@ -165,6 +172,34 @@ def _interpret(profile: Profile, res: dict[str, tuple[int, str]], scratch: str,
             out.append(Check(name, rc == 0, text or "missing on the cluster",
                              "" if rc == 0 else "fix the remote side of path_map"))
     return out
+
+
+#: Above this time per command the check says what it costs. A command is about two network
+#: round trips (open a channel; start the command, then its output and exit status).
+SLOW_RTT_S = 0.1
+
+
+def measure_round_trip(conn: Connection, n: int = 3) -> float:
+    """The median time in seconds of ``n`` ``true`` commands on an open connection."""
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        conn.run(["true"], timeout=60)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def round_trip_check(conn: Connection) -> Check:
+    """The measured round-trip time, as a check (always ok: a slow link works, only slower)."""
+    try:
+        rtt = measure_round_trip(conn)
+    except TramwayJupyterError as exc:
+        return Check("round trip", False, f"`true` failed: {exc}", "check the connection")
+    detail = f"{rtt * 1000:.0f} ms (median of 3 `true` commands)"
+    if rtt > SLOW_RTT_S:
+        detail += ("; a slow link: each submit, poll and gather costs about one such command,"
+                   " whatever the number of tasks")
+    return Check("round trip", True, detail)
 
 
 def summary(checks: list[Check]) -> dict[str, Any]:

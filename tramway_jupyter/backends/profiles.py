@@ -87,6 +87,7 @@ class Profile:
     user: str | None = None
     identity_file: str | None = None
     known_hosts: str | None = None
+    jump: str | None = None  # ProxyJump hops, "user@bastion:port[,user@host2]" (else ~/.ssh/config's)
     # slurm
     scratch: str = "~/tramway-jupyter"  # may contain {user}
     partition: str | None = None

@@ -4,8 +4,11 @@
 reconnection with back-off, and commands that must not run twice (``sbatch``) never re-sent. It
 is strict about host keys (:mod:`.host_keys`: known_hosts only, never ``AutoAddPolicy``) and
 honours ``~/.ssh/config`` (:mod:`.ssh_config`: HostName, User, Port, IdentityFile, ProxyJump,
-ProxyCommand), the SSH agent and the usual key files. :func:`get_connection` gives a profile its
-connection (local or SSH), reused across calls.
+ProxyCommand, and a profile's ``jump``), the SSH agent and the usual key files. Every hop of a
+``ProxyJump`` is an :class:`SSHConnection` of its own, so its host key is checked as strictly as the
+target's. Passphrases, passwords and one-time codes are asked through a :data:`.prompts.Prompter`
+(:mod:`.ssh_auth`). :func:`get_connection` gives a profile its connection (local or SSH), reused
+across calls.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from ..exceptions import (
 )
 from .connection import Command, Connection, LocalConnection, StdinWriter, quote_command, shorten
 from .host_keys import changed_host_error, use_known_hosts_only
+from .prompts import Prompter
+from .ssh_auth import AuthPlan, make_client
 from .ssh_config import expand_proxy_command, parse_proxy_jump, resolve_host
 
 if TYPE_CHECKING:
@@ -47,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds spent retrying a host that has not answered yet in this process.
 FIRST_CONNECT_FOR = 2.0
+#: The most hops a ProxyJump chain may have (a ``Host *`` rule jumping to itself loops).
+MAX_HOPS = 8
 
 
 class SSHConnection(Connection):
@@ -61,9 +68,12 @@ class SSHConnection(Connection):
         known_hosts: str | None = None,
         *,
         ssh_config: str | os.PathLike[str] | None = None,
+        jump: str | None = None,
+        prompter: Prompter | None = None,
         connect_timeout: float = 15.0,
         keepalive: int = 15,
         reconnect_for: float = 60.0,
+        _hops: int = 0,
     ) -> None:
         super().__init__()
         try:
@@ -81,9 +91,13 @@ class SSHConnection(Connection):
         self.identity_files = hc.identity_files
         self.identities_only = hc.identities_only
         self.known_hosts = hc.known_hosts
-        self.proxy_jump: str | None = hc.proxy_jump
-        self.proxy_command: str | None = hc.proxy_command
+        #: hops to go through: the profile's ``jump`` wins over the config's ProxyJump
+        self.proxy_jump: str | None = jump or hc.proxy_jump
+        self.proxy_command: str | None = None if jump else hc.proxy_command
+        #: asked for passphrases, passwords and codes (None: :func:`.prompts.default_prompter`)
+        self.prompter = prompter
         self._ssh_config = ssh_config
+        self._hops = _hops
         self.connect_timeout = connect_timeout
         self.keepalive = keepalive
         self.reconnect_for = reconnect_for
@@ -96,13 +110,30 @@ class SSHConnection(Connection):
     # -- connection management ------------------------------------------------------------
     def _connect(self) -> Any:
         paramiko = self._paramiko
-        client = paramiko.SSHClient()
+        client = make_client(AuthPlan(self.where, list(self.identity_files), self.identities_only,
+                                      self.prompter))
         use_known_hosts_only(client, self.known_hosts, self.port)  # never AutoAddPolicy
         sock: Any = None
         if self.proxy_jump:
-            self._jump = _jump_connection(self.proxy_jump, self._ssh_config)
-            transport = self._jump._transport()
-            sock = transport.open_channel("direct-tcpip", (self.hostname, self.port), ("", 0))
+            if self._jump is None:
+                self._jump = _jump_connection(self.proxy_jump, self._ssh_config, self)
+            try:
+                transport = self._jump._transport_with_backoff()
+            except HostKeyError as exc:
+                raise HostKeyError(f"on the way to {self.where} through the jump host"
+                                   f" {self._jump.where}: {exc}") from None
+            except BackendUnavailableError as exc:
+                raise type(exc)(f"cannot reach {self.where} through the jump host"
+                                f" {self._jump.where}: {exc}") from None
+            try:
+                sock = transport.open_channel("direct-tcpip", (self.hostname, self.port), ("", 0),
+                                              timeout=self.connect_timeout)
+            except paramiko.ChannelException as exc:
+                raise BackendUnavailableError(
+                    f"the jump host {self._jump.where} could not open a connection to"
+                    f" {self.hostname}:{self.port} ({exc}): is forwarding allowed there"
+                    f" (AllowTcpForwarding) and the target's address right as seen from it?"
+                ) from None
         elif self.proxy_command:
             sock = paramiko.ProxyCommand(expand_proxy_command(
                 self.proxy_command, self.hostname, self.port, self.user))
@@ -111,9 +142,8 @@ class SSHConnection(Connection):
                 self.hostname,
                 port=self.port,
                 username=self.user,
-                key_filename=self.identity_files or None,
-                look_for_keys=not self.identities_only,
-                allow_agent=True,
+                look_for_keys=False,
+                allow_agent=False,
                 timeout=self.connect_timeout,
                 banner_timeout=self.connect_timeout,
                 auth_timeout=self.connect_timeout,
@@ -123,7 +153,7 @@ class SSHConnection(Connection):
             client.close()
             raise changed_host_error(self.hostname, self.port, exc.expected_key, exc.key,
                                      self.known_hosts[0]) from None
-        except HostKeyError:
+        except (HostKeyError, BackendUnavailableError):
             client.close()
             raise
         except paramiko.AuthenticationException as exc:
@@ -132,11 +162,15 @@ class SSHConnection(Connection):
                 f"SSH authentication to {self.where} failed ({exc}); keys tried:"
                 f" {self.identity_files or 'agent and ~/.ssh/id_*'}"
             ) from exc
+        except BaseException:
+            client.close()
+            raise
         transport = client.get_transport()
         if transport is not None and self.keepalive:
             transport.set_keepalive(self.keepalive)
         self.connects += 1
-        logger.info("connected to %s", self.where)
+        via = f" through {self._jump.where}" if self._jump is not None else ""
+        logger.info("connected to %s%s", self.where, via)
         return client
 
     def _transport(self) -> Any:
@@ -257,13 +291,29 @@ class SSHConnection(Connection):
         return self._transport_with_backoff().open_sftp_client()
 
 
-def _jump_connection(spec: str, ssh_config: str | os.PathLike[str] | None) -> SSHConnection:
+def _jump_connection(spec: str, ssh_config: str | os.PathLike[str] | None,
+                     target: SSHConnection | None = None) -> SSHConnection:
     """The connection to the hop of a ``ProxyJump`` next to the target (see
-    :func:`.ssh_config.parse_proxy_jump`); it goes through the earlier hops itself."""
+    :func:`.ssh_config.parse_proxy_jump`); it goes through the earlier hops itself.
+
+    A hop is resolved through ``~/.ssh/config`` like any host. From the ``target`` it inherits
+    the prompter, the target's known_hosts files (after its own, which messages name: every hop
+    is checked as strictly as the target) and, when its config names no key, the target's
+    identity files."""
     hop = parse_proxy_jump(spec)
-    conn = SSHConnection(hop.host, hop.port, hop.user, ssh_config=ssh_config)
+    hops = (target._hops + 1) if target is not None else 1
+    if hops > MAX_HOPS:
+        raise BackendUnavailableError(
+            f"ProxyJump chain longer than {MAX_HOPS} hops at {spec!r}: does a `Host *` rule of"
+            " ~/.ssh/config make the jump host jump through itself? (add `ProxyJump none` to it)")
+    conn = SSHConnection(hop.host, hop.port, hop.user, ssh_config=ssh_config,
+                         prompter=target.prompter if target is not None else None, _hops=hops)
     if hop.through:
-        conn.proxy_jump = hop.through
+        conn.proxy_jump, conn.proxy_command = hop.through, None
+    if target is not None:
+        conn.known_hosts = list(dict.fromkeys(conn.known_hosts + target.known_hosts))
+        if not conn.identity_files and target.identity_files:
+            conn.identity_files = list(target.identity_files)
     return conn
 
 
@@ -273,18 +323,22 @@ _CONN_LOCK = threading.Lock()
 
 
 def connection_key(profile: Profile) -> tuple[Any, ...]:
-    return (profile.host, profile.port, profile.user, profile.identity_file, profile.known_hosts)
+    return (profile.host, profile.port, profile.user, profile.identity_file, profile.known_hosts,
+            profile.jump)
 
 
-def get_connection(profile: Profile) -> Connection:
-    """The connection of a profile, reused across calls (one per host/user/port/keys)."""
+def get_connection(profile: Profile, prompter: Prompter | None = None) -> Connection:
+    """The connection of a profile, reused across calls (one per host/user/port/keys/jump).
+    ``prompter`` asks for passphrases and codes when the connection is made here (default: the
+    one fitting where the code runs, :func:`.prompts.default_prompter`)."""
     key = connection_key(profile)
     with _CONN_LOCK:
         conn = _CONNECTIONS.get(key)
         if conn is None:
             if profile.is_remote:
                 conn = SSHConnection(profile.host, profile.port, profile.user,
-                                     profile.identity_file, profile.known_hosts)
+                                     profile.identity_file, profile.known_hosts, jump=profile.jump,
+                                     prompter=prompter)
             else:
                 conn = LocalConnection()
             _CONNECTIONS[key] = conn
