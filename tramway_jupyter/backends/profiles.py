@@ -87,6 +87,8 @@ class Profile:
     user: str | None = None
     identity_file: str | None = None
     known_hosts: str | None = None
+    holder: bool = False  # keep the login in the per-user connection holder (backends/holder.py)
+    holder_idle: float | None = None  # s before an idle holder exits (default 8 h)
     # slurm
     scratch: str = "~/tramway-jupyter"  # may contain {user}
     partition: str | None = None

@@ -276,13 +276,27 @@ def connection_key(profile: Profile) -> tuple[Any, ...]:
     return (profile.host, profile.port, profile.user, profile.identity_file, profile.known_hosts)
 
 
+def _use_holder(profile: Profile) -> bool:
+    """Whether commands go through the connection holder (:mod:`.holder`): the profile says
+    ``holder = true``, or a running holder holds a login for it."""
+    from . import holder
+
+    return bool(getattr(profile, "holder", False)) or holder.holds(profile)
+
+
 def get_connection(profile: Profile) -> Connection:
-    """The connection of a profile, reused across calls (one per host/user/port/keys)."""
+    """The connection of a profile, reused across calls (one per host/user/port/keys); through
+    the per-user connection holder when the profile asks for it or is logged in there."""
     key = connection_key(profile)
     with _CONN_LOCK:
         conn = _CONNECTIONS.get(key)
         if conn is None:
-            if profile.is_remote:
+            if profile.is_remote and _use_holder(profile):
+                from .holder import HeldConnection
+                from .prompts import default_prompter
+
+                conn = HeldConnection(profile, prompter=default_prompter())
+            elif profile.is_remote:
                 conn = SSHConnection(profile.host, profile.port, profile.user,
                                      profile.identity_file, profile.known_hosts)
             else:
