@@ -34,6 +34,7 @@ import stat
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -106,6 +107,28 @@ def key_of(params: dict[str, Any]) -> str:
 def where_of(params: dict[str, Any]) -> str:
     user = params.get("user")
     return f"{user + '@' if user else ''}{params.get('host')}:{params.get('port') or 22}"
+
+
+# -- who answers prompts in this process ------------------------------------------------------
+_PROCESS_PROMPTER: list[Prompter | None] = []
+_CONTEXT = threading.local()
+
+
+def set_process_prompter(prompter: Prompter | None) -> None:
+    """Make ``prompter`` answer the holder's prompts for every connection of this process (the
+    server extension installs its Lab dialog's); None: back to :func:`.prompts.default_prompter`."""
+    _PROCESS_PROMPTER[:] = [prompter] if prompter is not None else []
+
+
+def process_prompter() -> Prompter | None:
+    """The prompter set by :func:`set_process_prompter`, else the default one for where the
+    code runs (a terminal, a kernel, or no one)."""
+    return _PROCESS_PROMPTER[0] if _PROCESS_PROMPTER else default_prompter()
+
+
+def prompt_context() -> dict[str, Any]:
+    """While a prompter is called by a :class:`HeldConnection`: the profile and host asking."""
+    return dict(getattr(_CONTEXT, "facts", {}))
 
 
 # -- framing ----------------------------------------------------------------------------------
@@ -270,6 +293,7 @@ class HeldConnection(Connection):
                  start: bool = True) -> None:
         super().__init__()
         self.params = conn_params(profile)
+        self.profile_name = str(getattr(profile, "name", ""))
         self.where = where_of(self.params)
         self.prompter = prompter
         self.idle = idle_timeout(profile)
@@ -290,12 +314,18 @@ class HeldConnection(Connection):
         if self.prompter is None:
             send_json(s, b"A", {"refused": True})
             return
+        _CONTEXT.facts = {"profile": self.profile_name, "where": self.where}
         try:
             answers = self.prompter(str(ask.get("title", "")),
                                     [(str(p), bool(e)) for p, e in ask.get("prompts", [])])
         except (EOFError, KeyboardInterrupt):
             send_json(s, b"A", {"refused": True})
             raise
+        except Exception:  # the prompter gave up (timed out, dismissed): the login fails
+            send_json(s, b"A", {"refused": True})
+            return
+        finally:
+            _CONTEXT.facts = {}
         send_json(s, b"A", {"answers": list(answers)})
 
     def _converse(self, s: socket.socket, request: dict[str, Any],

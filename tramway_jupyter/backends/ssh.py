@@ -292,10 +292,9 @@ def get_connection(profile: Profile) -> Connection:
         conn = _CONNECTIONS.get(key)
         if conn is None:
             if profile.is_remote and _use_holder(profile):
-                from .holder import HeldConnection
-                from .prompts import default_prompter
+                from .holder import HeldConnection, process_prompter
 
-                conn = HeldConnection(profile, prompter=default_prompter())
+                conn = HeldConnection(profile, prompter=process_prompter())
             elif profile.is_remote:
                 conn = SSHConnection(profile.host, profile.port, profile.user,
                                      profile.identity_file, profile.known_hosts)
