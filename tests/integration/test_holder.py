@@ -124,7 +124,8 @@ def _files_with(root: Path, secrets: list[str]) -> list[str]:
     for p in root.rglob("*"):
         if p.is_file() and not p.is_symlink():
             data = p.read_bytes()
-            hits += [f"{p}: {s}" for s, pat in zip(secrets, pats) if pat.search(data)]
+            hits += [f"{p}: {s}" for s, pat in zip(secrets, pats, strict=True)
+                     if pat.search(data)]
     return hits
 
 

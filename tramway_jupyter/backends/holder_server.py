@@ -105,7 +105,7 @@ class PromptingConnection(SSHConnection):
             try:
                 paramiko.PKey.from_path(path)
                 continue  # not encrypted: paramiko loads it itself
-            except paramiko.PasswordRequiredException:
+            except (paramiko.PasswordRequiredException, TypeError):  # TypeError: a PEM key
                 pass
             except (OSError, paramiko.SSHException, ValueError):
                 continue
@@ -116,7 +116,7 @@ class PromptingConnection(SSHConnection):
                 self._flags.add("login_needed")
                 raise HolderError(self._login_hint(f"the key {path} needs its passphrase")) from None
             try:
-                self._pkey = paramiko.PKey.from_path(path, passphrase=secret.encode())
+                self._pkey = paramiko.PKey.from_path(path, password=secret.encode())
             except paramiko.SSHException:
                 raise HolderError(f"the passphrase for {path} was refused (log in again with "
                                   "`tramway-jupyter login PROFILE`)") from None
@@ -346,6 +346,14 @@ class Daemon:
             return
         except BackendConnectionError as exc:
             send_json(conn, b"F", {"error": str(exc), "kind": "login"})
+            return
+        except (OSError, EOFError):
+            raise  # the client went away
+        except Exception as exc:
+            logger.exception("%s on %s failed", op, h.where)
+            send_json(conn, b"F", {"error": f"the connection holder failed ({type(exc).__name__}:"
+                                            f" {exc}); see {self.path.parent / 'holder.log'}",
+                                   "kind": "internal"})
             return
         for kind, data in ((b"O", out), (b"E", err)):
             for i in range(0, len(data), _OUT_CHUNK):
