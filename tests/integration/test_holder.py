@@ -161,9 +161,9 @@ def test_one_login_serves_batches_in_two_processes(infra2fa, prof2fa, home, tmp_
     held = _held(prof2fa)
     assert held["logins"] == 1 and held["prompts"] == 1, held
     assert len(rec.calls) == 1
-    # polling from yet another process asks nothing either
-    p = _cli(["list"], tmp_path, profiles)
-    assert p.returncode == 0, p.stderr
+    # polling batch 1 from yet another process asks nothing either
+    p = _cli(["status", batch.batch_id], tmp_path, profiles)
+    assert p.returncode == 0, p.stdout + p.stderr
     assert _held(prof2fa)["logins"] == 1
 
     # no secret in any file written here (store, batches, holder log) nor on the cluster
