@@ -210,3 +210,41 @@ def test_logout_ends_the_login(infra2fa, prof2fa, home, tmp_path):
         quiet.run("true")
     holder.login(prof2fa, prompter=rec)  # a new login asks again
     assert len(rec.calls) == 2 and _held(prof2fa)["logins"] == 1
+
+
+def test_cli_login_asks_in_the_terminal_once(infra2fa, prof2fa, home, tmp_path):
+    """``tramway-jupyter login PROFILE`` in a terminal: the code asked masked, then held."""
+    import pty
+    import select
+
+    profiles = _profiles_toml(tmp_path / "profiles.toml", prof2fa)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child, on the pty as its controlling terminal
+        os.environ["TRAMWAY_JUPYTER_PROFILES"] = str(profiles)
+        os.execv(sys.executable, [sys.executable, "-m", "tramway_jupyter.cli", "login", "twofa"])
+    seen, code = b"", ""
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.5)[0]:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            if not code and b"code" in seen.lower():
+                code = totp(infra2fa["INFRA_2FA_TOTP_SECRET"])
+                os.write(fd, code.encode() + b"\n")
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    text = seen.decode("utf-8", "replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "Verification code" in text and "logged in to hpcuser@127.0.0.1:" in text, text
+    assert code and code not in text  # masked: not echoed
+    held = _held(prof2fa)
+    assert held["active"] and held["logins"] == 1 and held["prompts"] == 1
+    # the next command, from a process with no terminal, needs no code
+    assert holder.HeldConnection(prof2fa, prompter=None).check("true") == ""

@@ -243,6 +243,9 @@ class Daemon:
             while not self.stopping.is_set():
                 ready, _, _ = select.select([self.sock], [], [], 0.5)
                 if not ready:
+                    if self.stopping.is_set():
+                        logger.info("stopped")
+                        return
                     if not self.busy and time.monotonic() - self.last > self.idle:
                         logger.info("idle for %.0f s: exiting", self.idle)
                         return
