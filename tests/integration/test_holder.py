@@ -248,3 +248,35 @@ def test_cli_login_asks_in_the_terminal_once(infra2fa, prof2fa, home, tmp_path):
     assert held["active"] and held["logins"] == 1 and held["prompts"] == 1
     # the next command, from a process with no terminal, needs no code
     assert holder.HeldConnection(prof2fa, prompter=None).check("true") == ""
+
+
+def test_server_login_waits_for_the_lab_dialog(infra2fa, prof2fa, home):
+    """The server's connections ask its prompt board (what Lab's dialog shows and answers)."""
+    import threading
+
+    from tramway_jupyter.server.prompts import PromptBoard
+
+    board = PromptBoard(timeout=60)
+    conn = holder.HeldConnection(prof2fa, prompter=board)
+    result: dict[str, Any] = {}
+
+    def refresh() -> None:  # as the refresher's thread would
+        try:
+            result["out"] = conn.check(["id", "-un"])
+        except Exception as exc:
+            result["error"] = exc
+
+    t = threading.Thread(target=refresh, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 30
+    while not board.list().prompts and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (p,) = board.list().prompts
+    assert p.profile == "twofa" and p.where.endswith(f":{infra2fa['INFRA_2FA_PORT']}")
+    assert [(f.text.strip(), f.echo) for f in p.prompts] == [("Verification code:", False)]
+    code = totp(infra2fa["INFRA_2FA_TOTP_SECRET"])
+    assert board.answer(p.id, {"answers": [code]}).ok
+    t.join(30)
+    assert result.get("out", "").strip() == infra2fa["INFRA_SSH_USER"], result
+    assert not board.list().prompts and _held(prof2fa)["logins"] == 1
+    assert not _files_with(home, [code])
