@@ -31,7 +31,6 @@ import json
 import os
 import socket
 import stat
-import struct
 import subprocess
 import sys
 import threading
@@ -43,14 +42,13 @@ from typing import Any
 from ..exceptions import BackendUnavailableError, RemoteCommandError
 from ..paths import data_home
 from .connection import Connection, StdinWriter, shorten
+from .holder_frames import FrameWriter, recv_frame, send_frame, send_json
 from .prompts import Prompter, default_prompter
 
 ENV_IDLE = "TRAMWAY_JUPYTER_HOLDER_IDLE"
 DEFAULT_IDLE_TIMEOUT = 8 * 3600.0
 #: The profile fields that say where and as whom to connect (:func:`.ssh.connection_key`'s).
 CONN_FIELDS = ("host", "port", "user", "identity_file", "known_hosts")
-_HEADER = struct.Struct(">cI")
-_CHUNK = 1 << 16
 
 
 class HolderError(BackendUnavailableError):
@@ -129,49 +127,6 @@ def process_prompter() -> Prompter | None:
 def prompt_context() -> dict[str, Any]:
     """While a prompter is called by a :class:`HeldConnection`: the profile and host asking."""
     return dict(getattr(_CONTEXT, "facts", {}))
-
-
-# -- framing ----------------------------------------------------------------------------------
-def send_frame(sock: socket.socket, kind: bytes, payload: bytes = b"") -> None:
-    sock.sendall(_HEADER.pack(kind, len(payload)) + payload)
-
-
-def send_json(sock: socket.socket, kind: bytes, obj: Any) -> None:
-    send_frame(sock, kind, json.dumps(obj).encode())
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(min(n - len(buf), 1 << 20))
-        if not chunk:
-            raise EOFError("the other side closed the connection")
-        buf += chunk
-    return bytes(buf)
-
-
-def recv_frame(sock: socket.socket) -> tuple[bytes, bytes]:
-    kind, n = _HEADER.unpack(_recv_exact(sock, _HEADER.size))
-    return kind, _recv_exact(sock, n) if n else b""
-
-
-class FrameWriter:
-    """A write-only file that sends what is written as ``kind`` frames (stdin of a command)."""
-
-    def __init__(self, sock: socket.socket, kind: bytes = b"I") -> None:
-        self.sock, self.kind, self.buf = sock, kind, bytearray()
-
-    def write(self, data: bytes) -> int:
-        self.buf += data
-        while len(self.buf) >= _CHUNK:
-            send_frame(self.sock, self.kind, bytes(self.buf[:_CHUNK]))
-            del self.buf[:_CHUNK]
-        return len(data)
-
-    def flush(self) -> None:
-        if self.buf:
-            send_frame(self.sock, self.kind, bytes(self.buf))
-            self.buf.clear()
 
 
 # -- client -----------------------------------------------------------------------------------

@@ -26,15 +26,8 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from ..exceptions import BackendConnectionError, RemoteCommandError
-from .holder import (
-    HolderError,
-    key_of,
-    recv_frame,
-    send_frame,
-    send_json,
-    socket_path,
-    where_of,
-)
+from .holder import HolderError, key_of, socket_path, where_of
+from .holder_frames import recv_frame, send_frame, send_json
 from .prompts import Prompter
 from .ssh import SSHConnection
 
@@ -298,6 +291,8 @@ class Daemon:
         with h.lock:
             if h.active():
                 return
+            if h.conn.logins:
+                logger.warning("the connection to %s was lost: logging in again", h.where)
             h.conn.prompter = _relay(conn) if interactive else None
             try:
                 h.conn._transport_with_backoff()

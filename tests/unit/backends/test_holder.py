@@ -173,7 +173,8 @@ def test_login_once_then_every_process_reuses_it(sshd, home, tmp_path):
          f" known_hosts={str(sshd['dir'] / 'known_hosts')!r}), prompter=None);"
          "print(c.check(['echo', 'other process']), end='')"],
         capture_output=True, text=True, timeout=60, env=dict(os.environ))
-    assert p.returncode == 0 and p.stdout == "other process\n", p.stderr
+    assert p.returncode == 0 and p.stdout == "other process\n", (
+        p.stderr, sshd["log"], (d / "holder.log").read_text())
     st = holder.status()
     assert [(h["logins"], h["prompts"]) for h in st["held"]] == [(1, 2)]
     assert len(rec.calls) == 2 and sshd["log"].count("code ok") >= 1
