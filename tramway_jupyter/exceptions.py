@@ -177,3 +177,12 @@ class MissingDependencyError(TramwayJupyterError, ImportError):
 
 class ProvenanceError(TramwayJupyterError):
     """A task cannot be re-run from its provenance record (no record, or an input changed)."""
+
+
+class PromptUnavailableError(BackendUnavailableError):
+    """A passphrase, password or code is needed and there is nobody to ask here."""
+
+
+class WrongSecretError(BackendUnavailableError):
+    """A passphrase, password or one-time code was refused (not retried: asking again is the
+    user's decision)."""

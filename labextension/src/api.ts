@@ -19,6 +19,8 @@ import {
   INotebookPath,
   INotebookPipeline,
   IProfileList,
+  IPromptAnswered,
+  IPromptList,
   IRunRequest,
   IRunStarted,
   ITaskDetail,
@@ -232,4 +234,20 @@ export function downloadURL(
     'download'
   );
   return url + URLExt.objectToQueryString({ format });
+}
+
+/** The logins waiting for the user's answers (a one-time code, a key's passphrase). */
+export function listPrompts(): Promise<IPromptList> {
+  return requestAPI<IPromptList>(['prompts']);
+}
+
+/** Hand the answers to the waiting login (or dismiss it with null). */
+export function answerPrompt(
+  promptId: string,
+  answers: string[] | null
+): Promise<IPromptAnswered> {
+  return requestAPI<IPromptAnswered>(['prompts', promptId], {
+    method: 'POST',
+    body: JSON.stringify(answers === null ? { cancel: true } : { answers })
+  });
 }

@@ -10,6 +10,7 @@ import { Widget } from '@lumino/widgets';
 
 import { cancelBatch, deleteBatch, getTaskNotebook, retryBatch } from './api';
 import { BatchNotifier } from './notifications';
+import { PromptPoller } from './prompts';
 import { TramwaySidebar } from './sidebar';
 import { IBatch } from './types';
 
@@ -108,6 +109,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     if (restorer) {
       restorer.add(sidebar, TramwaySidebar.ID);
     }
+    // logins the server needs (a one-time code, a passphrase) are asked here
+    new PromptPoller();
     const notifier = new BatchNotifier({
       reveal: (batchId: string) => {
         labShell.activateById(TramwaySidebar.ID);

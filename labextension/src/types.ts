@@ -90,3 +90,6 @@ export interface IRunRequest {
   name?: string;
   dry_run?: boolean;
 }
+export type IPrompt = api.Prompt;
+export type IPromptList = api.PromptList;
+export type IPromptAnswered = api.PromptAnswered;

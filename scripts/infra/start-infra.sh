@@ -332,4 +332,6 @@ export INFRA_CONTAINER_PYTHON=/opt/venv/bin/python
 INFRAENV
 cat "$INFRA_DIR/bastion.env" >>"$INFRA_DIR/infra.env.new"
 mv "$INFRA_DIR/infra.env.new" "$INFRA_DIR/infra.env"
+# the second-factor sshd (key + one-time code) on 2226; adds its INFRA_2FA_* lines to infra.env
+bash "$HERE/tj2fa.sh" start
 log "ready in $(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s: source $INFRA_DIR/infra.env"

@@ -22,6 +22,7 @@ if [[ ${INFRA_KEEP_JOBS:-0} != 1 ]] && pidfile_alive "$RUN/slurmctld.pid" slurmc
 fi
 stop_bastion
 stop_pidfile "$RUN/sshd.pid" sshd 10
+bash "$HERE/tj2fa.sh" stop
 stop_pidfile "$RUN/slurmd.pid" slurmd 30
 stop_pidfile "$RUN/slurmctld.pid" slurmctld 30
 if [[ -s $RUN/munged.pid ]]; then

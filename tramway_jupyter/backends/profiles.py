@@ -88,6 +88,8 @@ class Profile:
     identity_file: str | None = None
     known_hosts: str | None = None
     jump: str | None = None  # ProxyJump hops, "user@bastion:port[,user@host2]" (else ~/.ssh/config's)
+    holder: bool = False  # keep the login in the per-user connection holder (backends/holder.py)
+    holder_idle: float | None = None  # s before an idle holder exits (default 8 h)
     # slurm
     scratch: str = "~/tramway-jupyter"  # may contain {user}
     partition: str | None = None

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..exceptions import BackendUnavailableError
+from ..exceptions import PromptUnavailableError
 
 __all__ = [
     "PromptUnavailableError",
@@ -36,8 +36,6 @@ Prompter = Callable[[str, list[tuple[str, bool]]], list[str]]
 HOW_TO = "run in a terminal, or `tramway-jupyter login PROFILE`"
 
 
-class PromptUnavailableError(BackendUnavailableError):
-    """A passphrase, password or code is needed and there is nobody to ask here."""
 
 
 def _refuse(title: str, why: str) -> PromptUnavailableError:

@@ -327,15 +327,28 @@ def connection_key(profile: Profile) -> tuple[Any, ...]:
             profile.jump)
 
 
+def _use_holder(profile: Profile) -> bool:
+    """Whether commands go through the connection holder (:mod:`.holder`): the profile says
+    ``holder = true``, or a running holder holds a login for it."""
+    from . import holder
+
+    return bool(getattr(profile, "holder", False)) or holder.holds(profile)
+
+
 def get_connection(profile: Profile, prompter: Prompter | None = None) -> Connection:
-    """The connection of a profile, reused across calls (one per host/user/port/keys/jump).
+    """The connection of a profile, reused across calls (one per host/user/port/keys/jump);
+    through the per-user connection holder when the profile asks for it or is logged in there.
     ``prompter`` asks for passphrases and codes when the connection is made here (default: the
     one fitting where the code runs, :func:`.prompts.default_prompter`)."""
     key = connection_key(profile)
     with _CONN_LOCK:
         conn = _CONNECTIONS.get(key)
         if conn is None:
-            if profile.is_remote:
+            if profile.is_remote and _use_holder(profile):
+                from .holder import HeldConnection, process_prompter
+
+                conn = HeldConnection(profile, prompter=process_prompter())
+            elif profile.is_remote:
                 conn = SSHConnection(profile.host, profile.port, profile.user,
                                      profile.identity_file, profile.known_hosts, jump=profile.jump,
                                      prompter=prompter)

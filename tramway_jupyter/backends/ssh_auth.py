@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..exceptions import BackendUnavailableError
+from ..exceptions import BackendUnavailableError, WrongSecretError
 from .prompts import Prompter, default_prompter
 
 logger = logging.getLogger(__name__)
@@ -31,9 +31,6 @@ _DECRYPTED: dict[str, Any] = {}
 _KEY_LOCK = threading.Lock()
 
 
-class WrongSecretError(BackendUnavailableError):
-    """A passphrase, password or one-time code was refused (not retried: asking again is the
-    user's decision)."""
 
 
 @dataclass

@@ -178,4 +178,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     from ..backends.cli import add_subcommands as add_profiles
 
     add_profiles(sub)
+    from .login import add_subcommands as add_login
+
+    add_login(sub)
     return parser

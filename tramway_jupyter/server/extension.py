@@ -17,9 +17,11 @@ from traitlets import Float, Int, Unicode
 from traitlets.config import Configurable
 from traitlets.utils.importstring import import_item
 
+from ..backends.holder import set_process_prompter
 from ..jobs.store import Store
 from .events import BatchWatcher, EventLog
 from .handlers import route_table
+from .prompts import PromptBoard
 from .refresher import BatchRefresher
 from .runs import RunService
 from .service import BatchService
@@ -59,8 +61,11 @@ def load(serverapp: Any) -> None:
     executor = ThreadPoolExecutor(max_workers=cfg.threads, thread_name_prefix="tramway")
     web_app = serverapp.web_app
     events = EventLog()
+    prompts = PromptBoard()  # logins needing a code or a passphrase ask Lab's dialog
+    set_process_prompter(prompts)
     web_app.settings.update(tramway_service=service, tramway_runs=runs,
-                            tramway_executor=executor, tramway_events=events)
+                            tramway_executor=executor, tramway_events=events,
+                            tramway_prompts=prompts)
     web_app.add_handlers(".*$", route_table(web_app.settings["base_url"]))
     if cfg.refresh_interval > 0:
         refresher = BatchRefresher(

@@ -225,7 +225,8 @@ ROUTES: list[tuple[str, type[TramwayHandler]]] = [
 
 
 def route_table(base_url: str) -> list[tuple[str, type[TramwayHandler]]]:
+    from .prompt_handlers import PROMPT_ROUTES
     from .run_handlers import RUN_ROUTES  # they subclass TramwayHandler
 
     return [(url_path_join(base_url, NAMESPACE, pattern) + "$", h)
-            for pattern, h in ROUTES + RUN_ROUTES]
+            for pattern, h in ROUTES + RUN_ROUTES + PROMPT_ROUTES]

@@ -332,6 +332,37 @@ class BatchSummary(msgspec.Struct):
 
 
 #: Every reply of the REST API, in the order the TypeScript file lists them.
+class PromptField(msgspec.Struct):
+    """One question of a login prompt; ``echo`` false: a masked input (a code, a passphrase)."""
+
+    text: str
+    echo: bool
+
+
+class Prompt(msgspec.Struct):
+    """A login waiting for the user's answers (a one-time code, a key's passphrase)."""
+
+    id: str
+    profile: str
+    where: str
+    title: str
+    prompts: list[PromptField]
+    created: float
+
+
+class PromptList(msgspec.Struct):
+    """The pending login prompts (answered with POST ``prompts/<id>``)."""
+
+    prompts: list[Prompt]
+
+
+class PromptAnswered(msgspec.Struct):
+    """The answers were handed to the waiting login (in memory only)."""
+
+    id: str
+    ok: bool
+
+
 PAYLOADS: tuple[type[msgspec.Struct], ...] = (
     BatchList, BatchCounts, BatchDetail, JobPage, TaskDetail, TaskLog, NotebookPath,
     CancelResult, RetryResult, EventList,
@@ -339,7 +370,7 @@ PAYLOADS: tuple[type[msgspec.Struct], ...] = (
 
     CancelResult, RetryResult,
     ProfileList, GlobCount, NotebookPipeline, RunStarted, DryRunResult, DeleteResult,
-    BatchSummary,
+    BatchSummary, PromptList, PromptAnswered,
 )
 
 _encoder = msgspec.json.Encoder()

@@ -252,6 +252,33 @@ export interface ProfileList {
   check: ProfileCheck | null;
 }
 
+/** A login waiting for the user's answers (a one-time code, a key's passphrase). */
+export interface Prompt {
+  id: string;
+  profile: string;
+  where: string;
+  title: string;
+  prompts: PromptField[];
+  created: number;
+}
+
+/** The answers were handed to the waiting login (in memory only). */
+export interface PromptAnswered {
+  id: string;
+  ok: boolean;
+}
+
+/** One question of a login prompt; `echo` false: a masked input (a code, a passphrase). */
+export interface PromptField {
+  text: string;
+  echo: boolean;
+}
+
+/** The pending login prompts (answered with POST `prompts/<id>`). */
+export interface PromptList {
+  prompts: Prompt[];
+}
+
 /** `POST batches/<id>/retry`: `retried`, the number of tasks submitted again. */
 export interface RetryResult {
   batch: BatchInfo;

@@ -1,0 +1,58 @@
+"""``tramway-jupyter login PROFILE`` / ``logout PROFILE``: one login serves the day.
+
+``login`` authenticates the profile's SSH connection once, in the per-user connection holder
+(:mod:`tramway_jupyter.backends.holder`), asking in this terminal for a key's passphrase or a
+one-time code; every kernel, CLI run and the server extension then reuse it until the holder's
+idle timeout (profile key ``holder_idle``, default 8 h) or ``logout``. Parsing and printing only.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..exceptions import ProfileError
+
+
+def add_subcommands(sub: Any) -> None:
+    for name, func, text in (
+        ("login", cmd_login, "log in to a profile's cluster once (passphrase, one-time code); "
+                             "kernels, CLI runs and the server reuse it until idle or logout"),
+        ("logout", cmd_logout, "close a profile's held login (the next command logs in again)"),
+    ):
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("profile", help="profile name (from the profiles file)")
+        p.add_argument("--file", help="profiles file (default: $TRAMWAY_JUPYTER_PROFILES or "
+                                      "~/.config/tramway-jupyter/profiles.toml)")
+        p.set_defaults(func=func)
+
+
+def _remote_profile(args: argparse.Namespace) -> Any:
+    from ..backends.profiles import get_profile
+
+    prof = get_profile(args.profile, args.file)
+    if not prof.is_remote:
+        raise ProfileError(f"profile {prof.name!r} runs on this machine: there is nothing to log"
+                           " in to")
+    return prof
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    from ..backends import holder
+    from ..backends.prompts import cli_prompter
+
+    prof = _remote_profile(args)
+    facts = holder.login(prof, prompter=cli_prompter())
+    idle = holder.idle_timeout(prof)
+    print(f"logged in to {facts['where']}: the connection holder keeps this login until idle "
+          f"for {idle / 3600:.3g} h or `tramway-jupyter logout {prof.name}`")
+    return 0
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    from ..backends import holder
+
+    prof = _remote_profile(args)
+    print(f"logged out of {prof.name}" if holder.logout(prof)
+          else f"{prof.name} was not logged in")
+    return 0
