@@ -57,44 +57,52 @@ def calibrate(path: Path, space_unit: str | None, time_unit: str | None,
     for name, value in (("pixel_size", pixel_size), ("frame_interval", frame_interval)):
         if value is not None and not (np.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a positive number, got {value!r}")
-    if space_unit is None:
-        space_factor = None
-    else:
-        key = _norm(space_unit)
-        if key not in SPACE_UNITS:
-            raise DataFormatError(path, f"unknown space unit {space_unit!r} in {where}; known: "
-                                  f"{', '.join(sorted(SPACE_UNITS))}")
-        space_factor = SPACE_UNITS[key]
-        if space_factor is not None and pixel_size is not None:
-            raise ValueError(f"{path}: positions are already in {space_unit!r} ({where}); "
-                             f"pixel_size applies only to files in pixels: drop it")
-    if space_factor is None:
-        if pixel_size is None:
-            said = (f"positions are in pixels ({where} says {space_unit!r})"
-                    if space_unit is not None else "the file does not say the unit of positions")
-            raise ValueError(f"{path}: {said}; pass pixel_size= (µm per pixel; --pixel-size on "
-                             f"the command line), or units='um,s' if they are in µm and s")
-        space_factor = float(pixel_size)
-    if time_unit is None:
-        time_factor = None
-    else:
-        key = _norm(time_unit)
-        if key not in TIME_UNITS:
-            raise DataFormatError(path, f"unknown time unit {time_unit!r} in {where}; known: "
-                                  f"{', '.join(sorted(TIME_UNITS))}")
-        time_factor = TIME_UNITS[key]
-        if time_factor is not None and frame_interval is not None:
-            raise ValueError(f"{path}: times are already in {time_unit!r} ({where}); "
-                             f"frame_interval applies only to files in frames: drop it")
-    if time_factor is None:
-        if frame_interval is None:
-            said = (f"times are in frames ({where} says {time_unit!r})"
-                    if time_unit is not None else "the file does not say the unit of time")
-            raise ValueError(f"{path}: {said}; pass frame_interval= (s per frame; "
-                             f"--frame-interval on the command line), or units='um,s' if "
-                             f"they are in seconds")
-        return Calibration(space_factor, float(frame_interval), True)
-    return Calibration(space_factor, time_factor, False)
+    space = _factor(path, where, space_unit, pixel_size, _SPACE)
+    time = _factor(path, where, time_unit, frame_interval, _TIME)
+    return Calibration(space, time, time_from_frames=frame_interval is not None)
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """How one kind of unit is declared, looked up and supplied (space, or time)."""
+
+    units: dict[str, float | None]
+    what: str  # "positions" / "times"
+    raw: str  # "pixels" / "frames"
+    given: str  # "pixel_size" / "frame_interval"
+    per: str  # "µm per pixel" / "s per frame"
+    option: str  # "--pixel-size" / "--frame-interval"
+    calibrated: str  # "µm and s" / "seconds"
+
+
+_SPACE = _Axis(SPACE_UNITS, "positions", "pixels", "pixel_size", "µm per pixel", "--pixel-size",
+               "µm and s")
+_TIME = _Axis(TIME_UNITS, "times", "frames", "frame_interval", "s per frame", "--frame-interval",
+              "seconds")
+
+
+def _factor(path: Path, where: str, unit: str | None, given: float | None, axis: _Axis) -> float:
+    """The factor to µm (or s) of one axis: the declared unit's, else the ``given`` pixel size
+    (frame interval), which a calibrated unit refuses and an uncalibrated one requires."""
+    factor: float | None = None
+    if unit is not None:
+        key = _norm(unit)
+        if key not in axis.units:
+            kind = "space" if axis is _SPACE else "time"
+            raise DataFormatError(path, f"unknown {kind} unit {unit!r} in {where}; known: "
+                                  f"{', '.join(sorted(axis.units))}")
+        factor = axis.units[key]
+        if factor is not None and given is not None:
+            raise ValueError(f"{path}: {axis.what} are already in {unit!r} ({where}); "
+                             f"{axis.given} applies only to files in {axis.raw}: drop it")
+    if factor is not None:
+        return factor
+    if given is None:
+        said = (f"{axis.what} are in {axis.raw} ({where} says {unit!r})" if unit is not None
+                else f"the file does not say the unit of {axis.what}")
+        raise ValueError(f"{path}: {said}; pass {axis.given}= ({axis.per}; {axis.option} on "
+                         f"the command line), or units='um,s' if they are in {axis.calibrated}")
+    return float(given)
 
 
 def linear_segments_by_frame(track: np.ndarray, frame: np.ndarray) -> np.ndarray:
