@@ -186,3 +186,11 @@ class PromptUnavailableError(BackendUnavailableError):
 class WrongSecretError(BackendUnavailableError):
     """A passphrase, password or one-time code was refused (not retried: asking again is the
     user's decision)."""
+
+
+class PromptDismissed(PromptUnavailableError):
+    """A login prompt shown in Lab was dismissed, or no one answered it in time."""
+
+
+class HolderError(BackendUnavailableError):
+    """The connection holder could not run a command or log in (the message says what to do)."""

@@ -39,7 +39,7 @@ NODE=$(hostname -s)
 # ---------------------------------------------------------------------------------------------
 # 1. packages
 PKGS=(slurmctld slurmd slurm-client munge openssh-server openssh-client python3-venv bubblewrap
-      squashfuse fuse3)
+      squashfuse fuse3 libpam-google-authenticator)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -27,6 +27,7 @@ import pytest
 
 from tramway_jupyter.backends import holder, ssh
 from tramway_jupyter.backends.profiles import Profile
+from tramway_jupyter.exceptions import PromptUnavailableError, WrongSecretError
 from tramway_jupyter.orchestration.submit import submit
 
 from .conftest import _missing, make_profile
@@ -176,14 +177,14 @@ def test_one_login_serves_batches_in_two_processes(infra2fa, prof2fa, home, tmp_
 
 def test_wrong_code_is_refused_with_a_clear_message(infra2fa, prof2fa, home):
     rec = RecordingPrompter(infra2fa["INFRA_2FA_TOTP_SECRET"], wrong=True)
-    with pytest.raises(holder.HolderError) as err:
+    with pytest.raises(WrongSecretError) as err:
         holder.login(prof2fa, prompter=rec)
     msg = str(err.value)
-    assert f"the one-time code was refused by hpcuser@127.0.0.1:{infra2fa['INFRA_2FA_PORT']}" \
-        in msg, msg
+    assert (f"SSH authentication to hpcuser@127.0.0.1:{infra2fa['INFRA_2FA_PORT']} failed: the"
+            " code or password given was refused") in msg, msg
     assert len(rec.calls) == 1  # asked once, not retried
     # without anyone to ask, a command says how to log in, and does not hang
-    with pytest.raises(holder.HolderError, match="tramway-jupyter login"):
+    with pytest.raises(PromptUnavailableError, match="tramway-jupyter login"):
         holder.HeldConnection(prof2fa, prompter=None).run("true")
     assert not _files_with(home, rec.given)
 
@@ -206,7 +207,7 @@ def test_logout_ends_the_login(infra2fa, prof2fa, home, tmp_path):
     p = _cli(["logout", "twofa"], tmp_path, _profiles_toml(tmp_path / "profiles.toml", prof2fa))
     assert p.returncode == 0 and "logged out of twofa" in p.stdout, p.stdout + p.stderr
     assert holder.status() is None  # it held nothing else: it exited
-    with pytest.raises(holder.HolderError, match="tramway-jupyter login"):
+    with pytest.raises(PromptUnavailableError, match="tramway-jupyter login"):
         quiet.run("true")
     holder.login(prof2fa, prompter=rec)  # a new login asks again
     assert len(rec.calls) == 2 and _held(prof2fa)["logins"] == 1

@@ -39,7 +39,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import BackendUnavailableError, RemoteCommandError
+from ..exceptions import (
+    BackendConnectionError,
+    HolderError,
+    HostKeyError,
+    PromptUnavailableError,
+    RemoteCommandError,
+    WrongSecretError,
+)
 from ..paths import data_home
 from .connection import Connection, StdinWriter, shorten
 from .holder_frames import FrameWriter, recv_frame, send_frame, send_json
@@ -48,11 +55,7 @@ from .prompts import Prompter, default_prompter
 ENV_IDLE = "TRAMWAY_JUPYTER_HOLDER_IDLE"
 DEFAULT_IDLE_TIMEOUT = 8 * 3600.0
 #: The profile fields that say where and as whom to connect (:func:`.ssh.connection_key`'s).
-CONN_FIELDS = ("host", "port", "user", "identity_file", "known_hosts")
-
-
-class HolderError(BackendUnavailableError):
-    """The holder could not run a command or log in (the message says what to do)."""
+CONN_FIELDS = ("host", "port", "user", "identity_file", "known_hosts", "jump")
 
 
 # -- settings ---------------------------------------------------------------------------------
@@ -240,6 +243,11 @@ def logout(profile: Any) -> bool:
     return bool(reply.get("was_held"))
 
 
+#: login errors raised in the holder, raised again as themselves in the client
+_LOGIN_ERRORS: dict[str, type[BackendConnectionError]] = {
+    c.__name__: c for c in (WrongSecretError, PromptUnavailableError, HostKeyError, HolderError)}
+
+
 class HeldConnection(Connection):
     """Commands through the connection holder: the same interface as an SSH connection, the
     login done once in the holder for every process of the user."""
@@ -310,7 +318,8 @@ class HeldConnection(Connection):
                 if fail.get("kind") == "remote":
                     raise RemoteCommandError(self.where, shorten(request.get("line", "")), -1,
                                              str(fail.get("error")))
-                raise HolderError(str(fail.get("error")))
+                cls = _LOGIN_ERRORS.get(str(fail.get("type")), HolderError)
+                raise cls(str(fail.get("error")))
             else:
                 raise HolderError(f"unexpected frame {kind!r} from the connection holder")
 
@@ -387,6 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve(args.idle_timeout if args.idle_timeout is not None else idle_timeout(),
           daemonize=args.daemonize)
     return 0
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -25,8 +25,8 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any
 
-from ..exceptions import BackendConnectionError, RemoteCommandError
-from .holder import HolderError, key_of, socket_path, where_of
+from ..exceptions import BackendConnectionError, PromptUnavailableError, RemoteCommandError
+from .holder import key_of, socket_path, where_of
 from .holder_frames import recv_frame, send_frame, send_json
 from .prompts import Prompter
 from .ssh import SSHConnection
@@ -39,127 +39,33 @@ class _LoginNeeded(Exception):
     """The client that asked cannot answer prompts (no terminal, no dialog)."""
 
 
-class _ClientShim:
-    """``paramiko`` as :class:`PromptingConnection`'s parent sees it: the same module, except
-    that ``SSHClient().connect`` gets the relaying transport and the unlocked key.
-
-    A stand-in until ``SSHConnection(..., prompter=...)`` (the bastion branch) lands."""
-
-    def __init__(self, paramiko: Any, conn: PromptingConnection) -> None:
-        self._paramiko, self._conn = paramiko, conn
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._paramiko, name)
-
-    def SSHClient(self) -> Any:  # noqa: N802 - paramiko's name
-        client = self._paramiko.SSHClient()
-        connect = client.connect
-        conn = self._conn
-
-        def connect_relayed(*args: Any, **kw: Any) -> Any:
-            kw["transport_factory"] = conn.make_transport
-            pkey = conn.unlocked_key()
-            if pkey is not None:
-                kw["pkey"] = pkey
-            return connect(*args, **kw)
-
-        client.connect = connect_relayed
-        return client
-
-
 class PromptingConnection(SSHConnection):
-    """An SSH connection whose logins ask :attr:`prompter` for a key's passphrase and for
-    keyboard-interactive answers (one-time codes), and say clearly what was refused."""
+    """An SSH connection whose logins (every hop's too) ask :attr:`asker`, the prompter of the
+    client being served, for passphrases and one-time codes; with no one to ask, the error says
+    how to log in. Counts its logins and the prompts asked (``status`` shows them)."""
 
-    def __init__(self, *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self.prompter: Prompter | None = None
+    def __init__(self, params: dict[str, Any]) -> None:
+        super().__init__(params["host"], params.get("port"), params.get("user"),
+                         params.get("identity_file"), params.get("known_hosts"),
+                         jump=params.get("jump"), prompter=self._ask)
+        self.asker: Prompter | None = None
         self.logins = 0
         self.prompts_asked = 0
-        self._pkey: Any = None
-        self._flags: set[str] = set()
 
-    # -- hooks used by _ClientShim --------------------------------------------------------
-    def _ask(self, title: str, prompts: Sequence[tuple[str, bool]]) -> list[str]:
-        if self.prompter is None:
-            raise _LoginNeeded()
-        self.prompts_asked += 1
-        answers = list(self.prompter(title, list(prompts)))
-        if len(answers) != len(prompts):
-            raise _LoginNeeded()
-        return answers
-
-    def unlocked_key(self) -> Any:
-        """The first identity file that needs a passphrase, unlocked (asked once, kept in memory)."""
-        if self._pkey is not None:
-            return self._pkey
-        paramiko = self._paramiko
-        for path in self.identity_files:
-            try:
-                paramiko.PKey.from_path(path)
-                continue  # not encrypted: paramiko loads it itself
-            except (paramiko.PasswordRequiredException, TypeError):  # TypeError: a PEM key
-                pass
-            except (OSError, paramiko.SSHException, ValueError):
-                continue
-            try:
-                (secret,) = self._ask(f"Key {path} for {self.where}",
-                                      [(f"Passphrase for {path}: ", False)])
-            except _LoginNeeded:
-                self._flags.add("login_needed")
-                raise HolderError(self._login_hint(f"the key {path} needs its passphrase")) from None
-            try:
-                self._pkey = paramiko.PKey.from_path(path, password=secret.encode())
-            except paramiko.SSHException:
-                raise HolderError(f"the passphrase for {path} was refused (log in again with "
-                                  "`tramway-jupyter login PROFILE`)") from None
-            return self._pkey
-        return None
-
-    def make_transport(self, sock: Any, **kw: Any) -> Any:
-        conn, paramiko = self, self._paramiko
-
-        class RelayTransport(paramiko.Transport):  # type: ignore[misc, name-defined]
-            def auth_interactive_dumb(self, username: str, handler: Any = None,
-                                      submethods: str = "") -> Any:
-                def relay(title: str, instructions: str, prompts: Any) -> list[str]:
-                    if not prompts:
-                        return []
-                    head = " ".join(x for x in (title, instructions) if x).strip()
-                    try:
-                        return conn._ask(head or f"Login to {conn.where}",
-                                         [(str(p), bool(e)) for p, e in prompts])
-                    except Exception:  # no one to ask, or they gave up: fail this login
-                        conn._flags.add("login_needed")
-                        return ["" for _ in prompts]
-
-                try:
-                    return self.auth_interactive(username, relay, submethods)
-                except paramiko.AuthenticationException:
-                    conn._flags.add("code_refused")
-                    raise
-
-        return RelayTransport(sock, **kw)
-
-    def _login_hint(self, what: str) -> str:
-        return (f"{what} to log in to {self.where}, and there is no one to ask here: log in"
+    def _ask(self, title: str, prompts: list[tuple[str, bool]]) -> list[str]:
+        if self.asker is None:
+            raise PromptUnavailableError(
+                f"{title}: a passphrase or code is needed and there is no one to ask here: log in"
                 " once with `tramway-jupyter login PROFILE` (or from Lab's dialog)")
+        self.prompts_asked += 1
+        try:
+            return self.asker(title, prompts)
+        except _LoginNeeded:
+            raise PromptUnavailableError(f"{title}: the login was not answered (dismissed, or "
+                                         "no one to ask where the command runs)") from None
 
     def _connect(self) -> Any:
-        self._flags.clear()
-        real = self._paramiko
-        self._paramiko = _ClientShim(real, self)
-        try:
-            client = super()._connect()
-        except BackendConnectionError as exc:
-            if "login_needed" in self._flags and not isinstance(exc, HolderError):
-                raise HolderError(self._login_hint("a one-time code is needed")) from exc
-            if "code_refused" in self._flags:
-                raise HolderError(f"the one-time code was refused by {self.where} (log in again"
-                                  " with `tramway-jupyter login PROFILE`)") from exc
-            raise
-        finally:
-            self._paramiko = real
+        client = super()._connect()
         self.logins += 1
         return client
 
@@ -172,8 +78,7 @@ class Held:
         self.key = key_of(params)
         self.where = where_of(params)
         self.lock = threading.Lock()
-        self.conn = PromptingConnection(params["host"], params.get("port"), params.get("user"),
-                                        params.get("identity_file"), params.get("known_hosts"))
+        self.conn = PromptingConnection(params)
 
     def active(self) -> bool:
         client = self.conn._client
@@ -293,11 +198,11 @@ class Daemon:
                 return
             if h.conn.logins:
                 logger.warning("the connection to %s was lost: logging in again", h.where)
-            h.conn.prompter = _relay(conn) if interactive else None
+            h.conn.asker = _relay(conn) if interactive else None
             try:
                 h.conn._transport_with_backoff()
             finally:
-                h.conn.prompter = None
+                h.conn.asker = None
             logger.info("logged in to %s (login %d, %d prompt(s) asked so far)", h.where,
                         h.conn.logins, h.conn.prompts_asked)
 
@@ -343,7 +248,7 @@ class Daemon:
             send_json(conn, b"F", {"error": str(exc), "kind": "remote"})
             return
         except BackendConnectionError as exc:
-            send_json(conn, b"F", {"error": str(exc), "kind": "login"})
+            send_json(conn, b"F", {"error": str(exc), "kind": "login", "type": type(exc).__name__})
             return
         except (OSError, EOFError):
             raise  # the client went away

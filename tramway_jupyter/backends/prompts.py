@@ -36,8 +36,6 @@ Prompter = Callable[[str, list[tuple[str, bool]]], list[str]]
 HOW_TO = "run in a terminal, or `tramway-jupyter login PROFILE`"
 
 
-
-
 def _refuse(title: str, why: str) -> PromptUnavailableError:
     return PromptUnavailableError(f"{title}: needs a passphrase/code ({why}): {HOW_TO}")
 

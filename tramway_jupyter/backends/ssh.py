@@ -347,7 +347,7 @@ def get_connection(profile: Profile, prompter: Prompter | None = None) -> Connec
             if profile.is_remote and _use_holder(profile):
                 from .holder import HeldConnection, process_prompter
 
-                conn = HeldConnection(profile, prompter=process_prompter())
+                conn = HeldConnection(profile, prompter=prompter or process_prompter())
             elif profile.is_remote:
                 conn = SSHConnection(profile.host, profile.port, profile.user,
                                      profile.identity_file, profile.known_hosts, jump=profile.jump,

@@ -31,8 +31,6 @@ _DECRYPTED: dict[str, Any] = {}
 _KEY_LOCK = threading.Lock()
 
 
-
-
 @dataclass
 class AuthPlan:
     """What to offer a server, and whom to ask for secrets."""

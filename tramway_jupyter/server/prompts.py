@@ -18,15 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..backends.holder import prompt_context
-from ..exceptions import NotFoundError, RequestError
+from ..exceptions import NotFoundError, PromptDismissed, RequestError
 from .payloads import Prompt, PromptAnswered, PromptField, PromptList
 
 #: Seconds a login waits for the dialog's answers before it fails (the next refresh asks again).
 DEFAULT_TIMEOUT = 300.0
-
-
-class PromptDismissed(Exception):
-    """The user dismissed the dialog, or no one answered in time."""
 
 
 @dataclass

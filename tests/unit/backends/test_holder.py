@@ -21,6 +21,7 @@ import pytest
 
 from tramway_jupyter.backends import holder, ssh
 from tramway_jupyter.backends.profiles import Profile
+from tramway_jupyter.exceptions import PromptUnavailableError, WrongSecretError
 
 CODE = "424242"
 PASSPHRASE = "correct horse 7"
@@ -149,7 +150,7 @@ def test_login_once_then_every_process_reuses_it(sshd, home, tmp_path):
     assert facts["active"] and facts["logins"] == 1 and facts["prompts"] == 2
     # a passphrase, then the code: both masked, asked once
     assert [p for _, ps in rec.calls for p in ps] == [
-        (f"Passphrase for {sshd['dir'] / 'id_rsa'}: ", False), ("Verification code: ", False)]
+        (f"Enter passphrase for key '{sshd['dir'] / 'id_rsa'}': ", False), ("Verification code: ", False)]
     d = holder.holder_dir()
     assert d == home / "holder" and stat.S_IMODE(d.stat().st_mode) == 0o700
     assert holder.status()["idle_timeout"] == 60
@@ -187,9 +188,10 @@ def test_login_once_then_every_process_reuses_it(sshd, home, tmp_path):
 
 def test_wrong_code_and_no_one_to_ask(sshd, home):
     prof = _profile(sshd)
-    with pytest.raises(holder.HolderError, match=f"the one-time code was refused by me@127.0.0.1:{sshd['port']}"):
+    with pytest.raises(WrongSecretError,
+                       match=f"SSH authentication to me@127.0.0.1:{sshd['port']} failed: the code"):
         holder.login(prof, prompter=Recorder(code="000000"))
-    with pytest.raises(holder.HolderError, match="tramway-jupyter login"):
+    with pytest.raises(PromptUnavailableError, match="tramway-jupyter login"):
         holder.HeldConnection(prof, prompter=None).run("true")
     assert not holder.holds(prof)
 
@@ -201,7 +203,7 @@ def test_logout_ends_the_login(sshd, home):
     assert holder.holds(prof)
     assert holder.logout(prof) is True
     assert holder.status() is None  # it held nothing else
-    with pytest.raises(holder.HolderError, match="tramway-jupyter login"):
+    with pytest.raises(PromptUnavailableError, match="tramway-jupyter login"):
         holder.HeldConnection(prof, prompter=None).run("true")
     holder.login(prof, prompter=rec)
     assert len(rec.calls) == 4  # passphrase and code asked again after the logout
