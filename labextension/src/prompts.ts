@@ -21,7 +21,15 @@ class PromptBody extends Widget implements Dialog.IBodyWidget<string[]> {
     super();
     this.addClass('tj-PromptBody');
     const intro = document.createElement('p');
-    intro.textContent = `${prompt.title || 'Login'}${prompt.profile ? ` (profile ${prompt.profile})` : ''}`;
+    // the dialog's title names the host already: say only what the title adds
+    const where = prompt.where;
+    const detail =
+      where && prompt.title.startsWith(where)
+        ? prompt.title.slice(where.length).replace(/^[:\s]+/, '')
+        : prompt.title;
+    const profile = prompt.profile ? `profile ${prompt.profile}` : '';
+    intro.textContent =
+      [detail, profile].filter(Boolean).join(' · ') || 'The cluster asks:';
     this.node.appendChild(intro);
     for (const field of prompt.prompts) {
       const label = document.createElement('label');

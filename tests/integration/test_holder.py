@@ -9,6 +9,7 @@ login and prompt counters) and grep every file written for the codes.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import os
@@ -47,15 +48,18 @@ def totp(secret: str, at: float | None = None, step: int = 30) -> str:
 
 
 class RecordingPrompter:
-    """Answers every prompt with a code (the right one by default) and records the calls."""
+    """Answers a key's passphrase with ``passphrase`` and every other prompt with a one-time code
+    (the right one by default), and records the calls."""
 
-    def __init__(self, secret: str, wrong: bool = False) -> None:
-        self.secret, self.wrong = secret, wrong
+    def __init__(self, secret: str, wrong: bool = False, passphrase: str | None = None) -> None:
+        self.secret, self.wrong, self.passphrase = secret, wrong, passphrase
         self.calls: list[tuple[str, list[tuple[str, bool]]]] = []
         self.given: list[str] = []
 
     def __call__(self, title: str, prompts: Sequence[tuple[str, bool]]) -> list[str]:
         self.calls.append((title, list(prompts)))
+        if self.passphrase is not None and "passphrase" in prompts[0][0]:
+            return [self.passphrase]
         code = totp(self.secret)
         if self.wrong:  # a code valid in none of the windows the server accepts
             valid = {totp(self.secret, time.time() + k * 30) for k in range(-4, 5)}
@@ -132,12 +136,17 @@ def _files_with(root: Path, secrets: list[str]) -> list[str]:
 
 def test_one_login_serves_batches_in_two_processes(infra2fa, prof2fa, home, tmp_path, conn,
                                                    scratch):
-    rec = RecordingPrompter(infra2fa["INFRA_2FA_TOTP_SECRET"])
+    """A key with a passphrase, then a one-time code: both asked once, for two batches (one of
+    them in another process) and the polls of a third process."""
+    passphrase = infra2fa["INFRA_SSH_KEY_PASSPHRASE"]
+    prof2fa = dataclasses.replace(prof2fa, identity_file=infra2fa["INFRA_SSH_KEY_ENCRYPTED"])
+    rec = RecordingPrompter(infra2fa["INFRA_2FA_TOTP_SECRET"], passphrase=passphrase)
     facts = holder.login(prof2fa, prompter=rec)
     assert facts["active"] and facts["logins"] == 1
-    # the one-time code was asked once, through the relay, as a masked prompt
-    assert len(rec.calls) == 1 and rec.calls[0][1] and not rec.calls[0][1][0][1], rec.calls
-    assert "code" in rec.calls[0][1][0][0].lower()
+    # the passphrase, then the code, each asked once, through the relay, as masked prompts
+    assert [len(ps) for _, ps in rec.calls] == [1, 1], rec.calls
+    (pass_q, pass_echo), (code_q, code_echo) = rec.calls[0][1][0], rec.calls[1][1][0]
+    assert "passphrase" in pass_q and "code" in code_q.lower() and not (pass_echo or code_echo)
     # the socket is the user's only
     d = holder.holder_dir()
     assert stat.S_IMODE(d.stat().st_mode) == 0o700 and d.stat().st_uid == os.getuid()
@@ -160,19 +169,20 @@ def test_one_login_serves_batches_in_two_processes(infra2fa, prof2fa, home, tmp_
              tmp_path, profiles)
     assert p.returncode == 0, p.stdout + p.stderr
     held = _held(prof2fa)
-    assert held["logins"] == 1 and held["prompts"] == 1, held
-    assert len(rec.calls) == 1
+    assert held["logins"] == 1 and held["prompts"] == 2, held
+    assert len(rec.calls) == 2
     # polling batch 1 from yet another process asks nothing either
     p = _cli(["status", batch.batch_id], tmp_path, profiles)
     assert p.returncode == 0, p.stdout + p.stderr
     assert _held(prof2fa)["logins"] == 1
 
     # no secret in any file written here (store, batches, holder log) nor on the cluster
-    assert rec.given and not _files_with(tmp_path, rec.given)
+    assert rec.given and not _files_with(tmp_path, [*rec.given, passphrase])
     log = (d / "holder.log").read_text()
-    assert "logged in to" in log and all(c not in log for c in rec.given)
-    rc, out, _ = conn.run(["grep", "-rlw", "-e", rec.given[0], "--", scratch])
-    assert rc == 1 and not out, out
+    assert "logged in to" in log and all(c not in log for c in [*rec.given, passphrase])
+    for secret in (rec.given[0], passphrase):
+        rc, out, _ = conn.run(["grep", "-rlwF", "-e", secret, "--", scratch])
+        assert rc == 1 and not out, out
 
 
 def test_wrong_code_is_refused_with_a_clear_message(infra2fa, prof2fa, home):

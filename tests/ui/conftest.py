@@ -120,6 +120,9 @@ def lab(tmp_path_factory):
         TRAMWAY_JUPYTER_STORE=str(root / "store.sqlite"),
         TRAMWAY_JUPYTER_BATCHES=str(nbdir / "batches"),
         TRAMWAY_JUPYTER_PROFILES=str(root / "profiles.toml"),
+        # its own data home: the connection holder's socket and log (test_login_dialog)
+        TRAMWAY_JUPYTER_HOME=str(root / "home"),
+        TRAMWAY_JUPYTER_HOLDER_IDLE="300",
     )
     cmd = [
         sys.executable,
