@@ -232,3 +232,34 @@ def test_refused_submission_fails_the_jobs_and_names_the_host(tmp_path, fake):
         SlurmBackend(prof, fake.conn).submit(ctx, [0, 1])
     assert {t.state for t in ctx.store.tasks("b1")} == {"failed"}
     assert {j.state for j in ctx.store.jobs("b1")} == {"failed"}
+
+
+def _round_trips_per_operation(tmp_path, n_files, n_rois):
+    """SSH round trips of submit, poll, fetch, cancel of some jobs, a retry of those, cancel."""
+    fake = FakeSlurm(tmp_path / "fake")
+    ctx = make_batch(tmp_path, n_files=n_files, n_rois=n_rois)
+    be = SlurmBackend(ctx.profile, fake.conn)
+    counts = {}
+
+    def count(name, fn, *args):
+        before = fake.conn.round_trips
+        fn(*args)
+        counts[name] = fake.conn.round_trips - before
+
+    jobs = [j.job_index for j in ctx.plan.jobs]
+    some = jobs[n_files::2]  # every other per-ROI job
+    count("submit", be.submit, ctx, jobs)
+    count("poll", be.poll, ctx)
+    count("fetch", be.fetch, ctx)
+    count("cancel some", be.cancel, ctx, some)
+    count("retry", be.submit, ctx, some)
+    count("cancel", be.cancel, ctx)
+    return counts
+
+
+def test_round_trips_do_not_grow_with_the_number_of_tasks(tmp_path):
+    """Over an 80 ms link a round trip costs 80 ms: no operation may take one per task."""
+    small = _round_trips_per_operation(tmp_path / "small", 2, 2)
+    large = _round_trips_per_operation(tmp_path / "large", 10, 100)  # 1,010 tasks
+    assert large == small, (small, large)
+    assert all(n <= 2 for n in large.values()), large
