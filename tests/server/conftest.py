@@ -32,3 +32,12 @@ def jp_server_config(tramway_store):
             "batch_factory": fake_batch_factory,
         },
     }
+
+
+@pytest.fixture(autouse=True)
+def _no_process_prompter_left():
+    """The extension installs its prompt board as the process prompter: not beyond its test."""
+    yield
+    from tramway_jupyter.backends.prompts import set_process_prompter
+
+    set_process_prompter(None)

@@ -10,7 +10,7 @@ import asyncio
 import json
 import threading
 
-from tramway_jupyter.backends import holder
+from tramway_jupyter.backends import holder, prompts
 from tramway_jupyter.server.prompts import PromptDismissed
 
 from .test_handlers import error, get, post
@@ -41,7 +41,7 @@ async def _pending(jp_fetch, n=1):
 
 async def test_prompt_is_listed_and_answered(jp_fetch, jp_serverapp):
     board = jp_serverapp.web_app.settings["tramway_prompts"]
-    assert holder.process_prompter() is board  # the server's connections ask Lab
+    assert prompts.default_prompter() is board  # the server's connections ask Lab
     assert (await get(jp_fetch, "prompts")) == {"prompts": []}
     result: dict = {}
     t = _ask_in_thread(board, result)

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import expect
-
 from integration.conftest import _infra_env, _missing
 from integration.test_holder import _files_with, totp
+from playwright.sync_api import expect
+
 from tramway_jupyter.backends import holder
 
 from .labpage import LabPage, write_notebook

@@ -50,7 +50,7 @@ from ..exceptions import (
 from ..paths import data_home
 from .connection import Connection, StdinWriter, shorten
 from .holder_frames import FrameWriter, recv_frame, send_frame, send_json
-from .prompts import Prompter, default_prompter
+from .prompts import Prompter, ask_here
 
 ENV_IDLE = "TRAMWAY_JUPYTER_HOLDER_IDLE"
 DEFAULT_IDLE_TIMEOUT = 8 * 3600.0
@@ -110,21 +110,8 @@ def where_of(params: dict[str, Any]) -> str:
     return f"{user + '@' if user else ''}{params.get('host')}:{params.get('port') or 22}"
 
 
-# -- who answers prompts in this process ------------------------------------------------------
-_PROCESS_PROMPTER: list[Prompter | None] = []
+# -- who is asking ---------------------------------------------------------------------------
 _CONTEXT = threading.local()
-
-
-def set_process_prompter(prompter: Prompter | None) -> None:
-    """Make ``prompter`` answer the holder's prompts for every connection of this process (the
-    server extension installs its Lab dialog's); None: back to :func:`.prompts.default_prompter`."""
-    _PROCESS_PROMPTER[:] = [prompter] if prompter is not None else []
-
-
-def process_prompter() -> Prompter | None:
-    """The prompter set by :func:`set_process_prompter`, else the default one for where the
-    code runs (a terminal, a kernel, or no one)."""
-    return _PROCESS_PROMPTER[0] if _PROCESS_PROMPTER else default_prompter()
 
 
 def prompt_context() -> dict[str, Any]:
@@ -227,7 +214,7 @@ def login(profile: Any, prompter: Prompter | None = None) -> dict[str, Any]:
     """Authenticate ``profile``'s connection in the holder (starting it), asking ``prompter``
     (default: the terminal's) for what the server asks. Returns the held connection's facts."""
     ensure_running(idle_timeout(profile))
-    conn = HeldConnection(profile, prompter=prompter or default_prompter())
+    conn = HeldConnection(profile, prompter=prompter or ask_here)
     return conn.login()
 
 

@@ -88,7 +88,9 @@ class Profile:
     identity_file: str | None = None
     known_hosts: str | None = None
     jump: str | None = None  # ProxyJump hops, "user@bastion:port[,user@host2]" (else ~/.ssh/config's)
-    holder: bool = False  # keep the login in the per-user connection holder (backends/holder.py)
+    # the per-user connection holder (backends/holder.py): True always, False never, None (the
+    # default) from the first login that asks a passphrase or a code (or after `login`)
+    holder: bool | None = None
     holder_idle: float | None = None  # s before an idle holder exits (default 8 h)
     # slurm
     scratch: str = "~/tramway-jupyter"  # may contain {user}
@@ -171,6 +173,10 @@ class Profile:
         if self.mail_user and not self.mail_type:
             raise ProfileError(f"profile {self.name!r}: mail_user is set but not mail_type, so "
                                'Slurm would send no mail: add mail_type = "END,FAIL" (or ALL)')
+        if self.holder not in (None, True, False):
+            raise ProfileError(f"profile {self.name!r}: holder must be true or false (or left"
+                               f" out: the holder from the first login that asks), got"
+                               f" {self.holder!r}")
         if self.container_runtime not in ("apptainer", "singularity"):
             raise ProfileError(
                 f"profile {self.name!r}: container_runtime must be 'apptainer' or 'singularity',"

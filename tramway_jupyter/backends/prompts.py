@@ -3,7 +3,9 @@
 A :data:`Prompter` is a callable ``(title, [(prompt, echo), ...]) -> [answer, ...]``: one answer per
 prompt, ``echo`` False for a secret. :func:`cli_prompter` asks on the controlling terminal (masked,
 as ``getpass``), :func:`kernel_prompter` through the Jupyter kernel's stdin (the notebook's masked
-input box), and :func:`default_prompter` picks the one that fits where the code runs. A prompter
+input box), and :func:`default_prompter` picks the one that fits where the code runs, unless the
+process installed its own (:func:`set_process_prompter`: the server extension's Lab dialog).
+:func:`ask_here` is the prompter that makes that choice when it is asked, not when it is made. A prompter
 that cannot ask (no terminal; a kernel thread with no stdin, such as a progress widget's updater)
 raises :class:`PromptUnavailableError` at once instead of blocking.
 
@@ -23,11 +25,13 @@ from ..exceptions import PromptUnavailableError
 __all__ = [
     "PromptUnavailableError",
     "Prompter",
+    "ask_here",
     "cli_prompter",
     "default_prompter",
     "in_kernel",
     "kernel_prompter",
     "no_prompter",
+    "set_process_prompter",
 ]
 
 #: ``(title, [(prompt, echo), ...]) -> [answer, ...]``; ``echo`` False masks the input.
@@ -135,13 +139,31 @@ def no_prompter(where: str = "here") -> Prompter:
     return ask
 
 
+_PROCESS_PROMPTER: list[Prompter] = []
+
+
+def set_process_prompter(prompter: Prompter | None) -> None:
+    """Make ``prompter`` answer every login of this process (the server extension installs its
+    Lab dialog's); None: back to choosing by where the code runs."""
+    _PROCESS_PROMPTER[:] = [prompter] if prompter is not None else []
+
+
 def default_prompter() -> Prompter:
-    """The prompter fitting where the code runs: the kernel's stdin in a Jupyter kernel, else the
+    """The prompter fitting where the code runs: the one the process installed
+    (:func:`set_process_prompter`), else the kernel's stdin in a Jupyter kernel, else the
     controlling terminal (which refuses clearly when there is none). Outside a kernel, a
     background thread (a server's refresher, a progress updater) never asks: it refuses, since
     nobody may be watching that terminal and the thread would block."""
+    if _PROCESS_PROMPTER:
+        return _PROCESS_PROMPTER[0]
     if in_kernel():
         return kernel_prompter()
     if threading.current_thread() is not threading.main_thread():
         return no_prompter("from a background thread")
     return cli_prompter()
+
+
+def ask_here(title: str, prompts: list[tuple[str, bool]]) -> list[str]:
+    """A prompter asking through :func:`default_prompter` as chosen when a question comes (in
+    the thread asking), for connections made in one place and used in others."""
+    return default_prompter()(title, prompts)

@@ -18,6 +18,7 @@ import os
 import select
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import (
@@ -28,7 +29,7 @@ from ..exceptions import (
 )
 from .connection import Command, Connection, LocalConnection, StdinWriter, quote_command, shorten
 from .host_keys import changed_host_error, use_known_hosts_only
-from .prompts import Prompter
+from .prompts import Prompter, ask_here
 from .ssh_auth import AuthPlan, make_client
 from .ssh_config import expand_proxy_command, parse_proxy_jump, resolve_host
 
@@ -56,6 +57,11 @@ FIRST_CONNECT_FOR = 2.0
 MAX_HOPS = 8
 
 
+class _LoginHandoff(Exception):
+    """A login of a connection with a ``handoff`` needs a passphrase or a code: it goes to the
+    connection holder instead (raised by the prompter before anything is asked or run)."""
+
+
 class SSHConnection(Connection):
     """Commands over SSH (paramiko): one transport reused, keep-alives, reconnect with back-off."""
 
@@ -70,6 +76,7 @@ class SSHConnection(Connection):
         ssh_config: str | os.PathLike[str] | None = None,
         jump: str | None = None,
         prompter: Prompter | None = None,
+        handoff: Callable[[], Connection] | None = None,
         connect_timeout: float = 15.0,
         keepalive: int = 15,
         reconnect_for: float = 60.0,
@@ -96,6 +103,10 @@ class SSHConnection(Connection):
         self.proxy_command: str | None = None if jump else hc.proxy_command
         #: asked for passphrases, passwords and codes (None: :func:`.prompts.default_prompter`)
         self.prompter = prompter
+        #: when set, a login that needs a prompt is not made here: the commands go to the
+        #: connection this returns (the connection holder's) from then on
+        self._handoff = handoff
+        self._handed: Connection | None = None
         self._ssh_config = ssh_config
         self._hops = _hops
         self.connect_timeout = connect_timeout
@@ -108,10 +119,20 @@ class SSHConnection(Connection):
         self.where = f"{self.user + '@' if self.user else ''}{self.hostname}:{self.port}"
 
     # -- connection management ------------------------------------------------------------
+    def auth_prompter(self) -> Prompter | None:
+        """Who the logins of this connection (and of its jump hops) ask."""
+        if self._handoff is None:
+            return self.prompter
+
+        def hand_off(title: str, prompts: list[tuple[str, bool]]) -> list[str]:
+            raise _LoginHandoff(title)
+
+        return hand_off
+
     def _connect(self) -> Any:
         paramiko = self._paramiko
         client = make_client(AuthPlan(self.where, list(self.identity_files), self.identities_only,
-                                      self.prompter))
+                                      self.auth_prompter()))
         use_known_hosts_only(client, self.known_hosts, self.port)  # never AutoAddPolicy
         sock: Any = None
         if self.proxy_jump:
@@ -225,6 +246,27 @@ class SSHConnection(Connection):
     def _exec(
         self, line: str, stdin: bytes | StdinWriter | None, timeout: float | None, retry: bool
     ) -> tuple[int, bytes, bytes]:
+        if self._handed is None:
+            try:
+                return self._exec_here(line, stdin, timeout, retry)
+            except _LoginHandoff:  # raised while logging in: nothing was asked nor run yet
+                self._hand_off()
+        assert self._handed is not None
+        return self._handed._exec(line, stdin, timeout, retry)
+
+    def _hand_off(self) -> None:
+        with self._lock:
+            if self._handed is not None or self._handoff is None:
+                return
+            self.close()
+            logger.info("the login to %s asks for a passphrase or a code: logging in through the"
+                        " connection holder, so that it serves every process until idle or"
+                        " `tramway-jupyter logout`", self.where)
+            self._handed = self._handoff()
+
+    def _exec_here(
+        self, line: str, stdin: bytes | StdinWriter | None, timeout: float | None, retry: bool
+    ) -> tuple[int, bytes, bytes]:
         paramiko = self._paramiko
         for attempt in (1, 2):
             transport = self._transport_with_backoff()
@@ -288,7 +330,12 @@ class SSHConnection(Connection):
 
     def sftp(self) -> Any:
         """A paramiko SFTP client on this connection (for tools and benchmarks)."""
-        return self._transport_with_backoff().open_sftp_client()
+        try:
+            return self._transport_with_backoff().open_sftp_client()
+        except _LoginHandoff:
+            raise BackendUnavailableError(
+                f"{self.where} asks for a passphrase or a code, which only the connection holder"
+                " can ask: SFTP does not go through it") from None
 
 
 def _jump_connection(spec: str, ssh_config: str | os.PathLike[str] | None,
@@ -307,7 +354,8 @@ def _jump_connection(spec: str, ssh_config: str | os.PathLike[str] | None,
             f"ProxyJump chain longer than {MAX_HOPS} hops at {spec!r}: does a `Host *` rule of"
             " ~/.ssh/config make the jump host jump through itself? (add `ProxyJump none` to it)")
     conn = SSHConnection(hop.host, hop.port, hop.user, ssh_config=ssh_config,
-                         prompter=target.prompter if target is not None else None, _hops=hops)
+                         prompter=target.auth_prompter() if target is not None else None,
+                         _hops=hops)
     if hop.through:
         conn.proxy_jump, conn.proxy_command = hop.through, None
     if target is not None:
@@ -328,34 +376,50 @@ def connection_key(profile: Profile) -> tuple[Any, ...]:
 
 
 def _use_holder(profile: Profile) -> bool:
-    """Whether commands go through the connection holder (:mod:`.holder`): the profile says
-    ``holder = true``, or a running holder holds a login for it."""
+    """Whether commands go through the connection holder (:mod:`.holder`) from the start: the
+    profile says ``holder = true``, or (``holder`` unset) a running holder holds its login."""
     from . import holder
 
-    return bool(getattr(profile, "holder", False)) or holder.holds(profile)
+    if profile.holder is None:
+        return holder.holds(profile)
+    return bool(profile.holder)
 
 
 def get_connection(profile: Profile, prompter: Prompter | None = None) -> Connection:
-    """The connection of a profile, reused across calls (one per host/user/port/keys/jump);
-    through the per-user connection holder when the profile asks for it or is logged in there.
-    ``prompter`` asks for passphrases and codes when the connection is made here (default: the
-    one fitting where the code runs, :func:`.prompts.default_prompter`)."""
+    """The connection of a profile, reused across calls (one per host/user/port/keys/jump).
+
+    Through the per-user connection holder when the profile says ``holder = true`` or is logged
+    in there; with ``holder`` unset (the default), direct until a login needs a passphrase or a
+    code, then through the holder, so that this one login serves every process of the user.
+    ``prompter`` asks for the passphrases and codes (default: the one fitting where the question
+    comes, :func:`.prompts.ask_here`)."""
     key = connection_key(profile)
     with _CONN_LOCK:
         conn = _CONNECTIONS.get(key)
         if conn is None:
             if profile.is_remote and _use_holder(profile):
-                from .holder import HeldConnection, process_prompter
+                from .holder import HeldConnection
 
-                conn = HeldConnection(profile, prompter=prompter or process_prompter())
+                conn = HeldConnection(profile, prompter=prompter or ask_here)
             elif profile.is_remote:
                 conn = SSHConnection(profile.host, profile.port, profile.user,
                                      profile.identity_file, profile.known_hosts, jump=profile.jump,
-                                     prompter=prompter)
+                                     prompter=prompter,
+                                     handoff=_holder_handoff(profile, prompter)
+                                     if profile.holder is None else None)
             else:
                 conn = LocalConnection()
             _CONNECTIONS[key] = conn
         return conn
+
+
+def _holder_handoff(profile: Profile, prompter: Prompter | None) -> Callable[[], Connection]:
+    def handoff() -> Connection:
+        from .holder import HeldConnection
+
+        return HeldConnection(profile, prompter=prompter or ask_here)
+
+    return handoff
 
 
 def close_connections() -> None:

@@ -17,7 +17,7 @@ from traitlets import Float, Int, Unicode
 from traitlets.config import Configurable
 from traitlets.utils.importstring import import_item
 
-from ..backends.holder import set_process_prompter
+from ..backends.prompts import set_process_prompter
 from ..jobs.store import Store
 from .events import BatchWatcher, EventLog
 from .handlers import route_table

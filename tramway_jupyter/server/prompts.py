@@ -2,7 +2,7 @@
 the server works (the refresher, a REST action) waits for the answers of the Lab dialog.
 
 :class:`PromptBoard` is the prompter the extension installs for the whole server process
-(:func:`tramway_jupyter.backends.holder.set_process_prompter`): called in a worker thread by the
+(:func:`tramway_jupyter.backends.prompts.set_process_prompter`): called in a worker thread by the
 connection holder's client, it posts the prompt and waits (at most ``timeout`` seconds) for
 ``POST /tramway/api/prompts/<id>``. The event loop never waits: the handlers only read and
 write this board. Answers pass from the request to the waiting login in memory and are dropped

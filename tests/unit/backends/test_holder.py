@@ -37,6 +37,8 @@ class _Server(paramiko.ServerInterface):
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         if key == self.client_key:
             self.key_ok = True
+            if username == "keyonly":  # a user with no second factor
+                return paramiko.AUTH_SUCCESSFUL
             return paramiko.AUTH_PARTIALLY_SUCCESSFUL
         return paramiko.AUTH_FAILED
 
@@ -128,9 +130,11 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def _profile(sshd: dict[str, Any], **kw: Any) -> Profile:
-    return Profile(name="twofa", backend="slurm", host="127.0.0.1", port=sshd["port"],
-                   user="me", identity_file=str(sshd["dir"] / "id_rsa"),
-                   known_hosts=str(sshd["dir"] / "known_hosts"), holder=True, **kw)
+    fields: dict[str, Any] = dict(
+        name="twofa", backend="slurm", host="127.0.0.1", port=sshd["port"], user="me",
+        identity_file=str(sshd["dir"] / "id_rsa"), known_hosts=str(sshd["dir"] / "known_hosts"),
+        holder=True)
+    return Profile(**{**fields, **kw})
 
 
 class Recorder:
@@ -207,3 +211,43 @@ def test_logout_ends_the_login(sshd, home):
         holder.HeldConnection(prof, prompter=None).run("true")
     holder.login(prof, prompter=rec)
     assert len(rec.calls) == 4  # passphrase and code asked again after the logout
+
+
+def test_a_login_that_asks_goes_to_the_holder_by_itself(sshd, home, tmp_path):
+    """``holder`` unset: the first login that needs a passphrase and a code is made in the
+    holder (asked once, of the prompter given), and another process then finds it held."""
+    prof = _profile(sshd, holder=None)
+    rec = Recorder()
+    conn = ssh.get_connection(prof, prompter=rec)
+    assert isinstance(conn, ssh.SSHConnection)  # direct, until a login asks
+    assert conn.check(["echo", "first"]) == "first\n"
+    assert [p for _, ps in rec.calls for p, _ in ps] == [
+        f"Enter passphrase for key '{sshd['dir'] / 'id_rsa'}': ", "Verification code: "]
+    assert holder.holds(prof) and conn.connects == 0  # made in the holder, not here
+    assert conn.check(["echo", "again"]) == "again\n" and len(rec.calls) == 2
+    # another process, no one to ask there: it finds the login held, and asks nothing
+    code = ("from tramway_jupyter.backends import ssh, holder;"
+            "from tramway_jupyter.backends.profiles import Profile;"
+            f"p = Profile(name='x', backend='slurm', host='127.0.0.1', port={sshd['port']},"
+            f" user='me', identity_file={str(sshd['dir'] / 'id_rsa')!r},"
+            f" known_hosts={str(sshd['dir'] / 'known_hosts')!r});"
+            "c = ssh.get_connection(p);"
+            "print(type(c).__name__, c.check(['echo', 'other']), end='')")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL, env=dict(os.environ))
+    assert p.returncode == 0 and p.stdout == "HeldConnection other\n", p.stderr
+    assert [(h["logins"], h["prompts"]) for h in holder.status()["held"]] == [(1, 2)]
+
+
+def test_no_prompt_needed_no_holder(sshd, home, tmp_path):
+    """A login that asks nothing (an unencrypted key, no second factor) stays direct: no holder."""
+    import paramiko as pm
+
+    key = pm.PKey.from_path(str(sshd["dir"] / "id_rsa"), password=PASSPHRASE.encode())
+    plain = tmp_path / "id_plain"
+    key.write_private_key_file(str(plain))
+    prof = _profile(sshd, holder=None, user="keyonly", identity_file=str(plain))
+    rec = Recorder()
+    conn = ssh.get_connection(prof, prompter=rec)
+    assert conn.check(["echo", "direct"]) == "direct\n"
+    assert conn.connects == 1 and not rec.calls and holder.status() is None
