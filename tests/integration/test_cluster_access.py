@@ -14,12 +14,13 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tramway_jupyter.backends import ssh, ssh_auth
+from tramway_jupyter.backends import holder, ssh, ssh_auth
 from tramway_jupyter.backends.prompts import PromptUnavailableError, no_prompter
 from tramway_jupyter.demo import demo_pipeline
 from tramway_jupyter.exceptions import BackendUnavailableError, HostKeyError
@@ -55,13 +56,16 @@ def access(infra: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An empty home: no ~/.ssh/id_* keys, no agent, unless a test puts them there."""
     h = tmp_path / "home"
     (h / ".ssh").mkdir(parents=True, mode=0o700)
     monkeypatch.setenv("HOME", str(h))
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
-    return h
+    ssh.close_connections()
+    yield h
+    ssh.close_connections()
+    holder.stop()  # a login that asked was made in the holder: not kept for the next test
 
 
 @pytest.fixture
@@ -245,6 +249,9 @@ def test_no_secret_in_any_file_written(access, home, profile, store, tmp_path, s
     hits = [p for p in tmp_path.rglob("*") if p.is_file() and needle in p.read_bytes()]
     assert hits == [], hits
     assert secret not in caplog.text
+    # the login asked, so it was made in the connection holder (profile key `holder` unset)
+    assert holder.holds(prof)
+    assert secret not in (holder.holder_dir() / "holder.log").read_text()
     rc, out, _ = batch.backend.conn.run(["grep", "-rlF", "--", secret, scratch])
     assert rc == 1 and out == "", out  # grep: 1 = no match
 
