@@ -1,0 +1,146 @@
+"""SSH command costs: TCP_NODELAY against Nagle's algorithm, and the connection holder against a
+direct connection.
+
+    bash scripts/infra/start-infra.sh && source .infra/infra.env
+    python benchmarks/bench_holder.py [--commands 50] [--mib 64] [--json out.json]
+
+Three connections go to the testbed's loopback sshd with the same key, in the same run: a direct
+:class:`~tramway_jupyter.backends.ssh.SSHConnection` with Nagle's algorithm on (``nodelay=False``,
+the baseline: what paramiko does by default), the same with ``TCP_NODELAY`` (what every
+connection does now), and a :class:`~tramway_jupyter.backends.holder.HeldConnection` (a profile
+logged in with ``tramway-jupyter login``, or whose login asked a passphrase or a code). Measured:
+
+* a short command (``true``): median and 90th percentile over ``--commands`` runs;
+* a poll-sized answer (1,000 status lines, ~150 KB) and a gather-sized one (``--mib`` MiB of
+  results through ``get_tar``): time and the peak resident memory of the holder;
+* the holder's start and login (once a day for a user).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tramway_jupyter.backends import holder, ssh
+from tramway_jupyter.backends.profiles import Profile
+
+
+def _profile(use_holder: bool) -> Profile:
+    e = os.environ
+    try:
+        return Profile(name="bench-holder", backend="slurm", host=e["INFRA_SSH_HOST"],
+                       port=int(e["INFRA_SSH_PORT"]), user=e["INFRA_SSH_USER"],
+                       identity_file=e["INFRA_SSH_KEY"], known_hosts=e["INFRA_SSH_KNOWN_HOSTS"],
+                       holder=use_holder)
+    except KeyError as exc:
+        sys.exit(f"missing {exc}: run scripts/infra/start-infra.sh and source .infra/infra.env")
+
+
+def _times(fn, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def _summary(ts: list[float]) -> dict[str, float]:
+    ts = sorted(ts)
+    return {"median_ms": 1e3 * statistics.median(ts), "p90_ms": 1e3 * ts[int(0.9 * (len(ts) - 1))]}
+
+
+def _holder_rss_mib() -> float:
+    st = holder.status()
+    if not st:
+        return float("nan")
+    with open(f"/proc/{st['pid']}/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run(n_commands: int, mib: int) -> dict[str, dict[str, float]]:
+    direct_prof, held_prof = _profile(False), _profile(True)
+    nagle = ssh.SSHConnection(direct_prof.host, direct_prof.port, direct_prof.user,
+                              direct_prof.identity_file, direct_prof.known_hosts, nodelay=False)
+    t0 = time.perf_counter()
+    nagle.check("true")
+    connect_nagle = time.perf_counter() - t0
+    direct = ssh.SSHConnection(direct_prof.host, direct_prof.port, direct_prof.user,
+                               direct_prof.identity_file, direct_prof.known_hosts)
+    t0 = time.perf_counter()
+    direct.check("true")
+    connect_direct = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    holder.login(held_prof)
+    login_held = time.perf_counter() - t0
+    held = holder.HeldConnection(held_prof, prompter=None)
+    held.check("true")
+
+    remote = f"{os.environ['INFRA_REMOTE_SCRATCH']}/bench-holder-{os.getpid()}"
+    direct.check(["mkdir", "-p", f"{remote}/results"])
+    direct.check(["sh", "-c", f"head -c {mib << 20} /dev/urandom > {remote}/results/big.bin; "
+                  f"seq 1 1000 | sed 's/.*/{{\"task_id\":\"t&\",\"state\":\"done\",\"attempt\":1,"
+                  f"\"job_index\":&,\"t_end\":1764495000.123}}/' > {remote}/status.jsonl"])
+    rows: dict[str, dict[str, float]] = {}
+    try:
+        firsts = {"nagle": connect_nagle, "direct": connect_direct, "holder": login_held}
+        for name, conn in (("nagle", nagle), ("direct", direct), ("holder", held)):
+            r = {"first_connection_s": firsts[name]}
+            r.update({f"command_{k}": v for k, v in
+                      _summary(_times(lambda c=conn: c.check("true"), n_commands)).items()})
+            r.update({f"poll_{k}": v for k, v in _summary(_times(
+                lambda c=conn: c.check(["cat", f"{remote}/status.jsonl"]), 10)).items()})
+            with tempfile.TemporaryDirectory() as d:
+                t0 = time.perf_counter()
+                conn.get_tar(remote, Path(d) / "down", ["results"])
+                r["gather_s"] = time.perf_counter() - t0
+                r["gather_MiB_per_s"] = mib / r["gather_s"]
+            rows[name] = r
+        rows["holder"]["holder_peak_rss_MiB"] = _holder_rss_mib()
+    finally:
+        direct.run(["rm", "-rf", "--", remote])
+        direct.close()
+        nagle.close()
+        holder.logout(held_prof)
+    return rows
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--commands", type=int, default=50)
+    p.add_argument("--mib", type=int, default=64)
+    p.add_argument("--json")
+    a = p.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["TRAMWAY_JUPYTER_HOME"] = home  # a holder of its own, stopped at the end
+        try:
+            rows = run(a.commands, a.mib)
+        finally:
+            holder.stop()
+    keys = list(rows["direct"]) + [k for k in rows["holder"] if k not in rows["direct"]]
+    nan = float("nan")
+
+    def ratio(a: float, b: float) -> float:
+        return a / b if b == b and b else nan
+
+    print(f"{'':22}{'Nagle':>9}{'NODELAY':>9}{'holder':>9}  {'NODELAY/Nagle':>13}"
+          f"  {'holder/NODELAY':>14}")
+    for k in keys:
+        nv, dv, hv = (rows[c].get(k, nan) for c in ("nagle", "direct", "holder"))
+        print(f"{k:22}{nv:9.2f}{dv:9.2f}{hv:9.2f}  {ratio(dv, nv):13.2f}  {ratio(hv, dv):14.2f}")
+    if a.json:
+        Path(a.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
