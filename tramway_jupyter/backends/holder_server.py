@@ -30,6 +30,7 @@ from .holder import key_of, socket_path, where_of
 from .holder_frames import recv_frame, send_frame, send_json
 from .prompts import Prompter
 from .ssh import SSHConnection
+from .ssh_auth import forget_keys
 
 logger = logging.getLogger("tramway_jupyter.holder")
 _OUT_CHUNK = 1 << 20
@@ -79,6 +80,8 @@ class Held:
         self.where = where_of(params)
         self.lock = threading.Lock()
         self.conn = PromptingConnection(params)
+        self.logged_in_at: float | None = None  # wall clock of the last login
+        self.used_at: float | None = None  # wall clock of the last request
 
     def active(self) -> bool:
         client = self.conn._client
@@ -87,7 +90,8 @@ class Held:
 
     def facts(self) -> dict[str, Any]:
         return {"key": self.key, "where": self.where, "active": self.active(),
-                "logins": self.conn.logins, "prompts": self.conn.prompts_asked}
+                "logins": self.conn.logins, "prompts": self.conn.prompts_asked,
+                "logged_in_at": self.logged_in_at, "used_at": self.used_at}
 
 
 def _relay(sock: socket.socket) -> Prompter:
@@ -192,10 +196,11 @@ class Daemon:
                 h = self.held[key] = Held(params)
             return h
 
-    def _login(self, h: Held, conn: socket.socket, interactive: bool) -> None:
+    def _login(self, h: Held, conn: socket.socket, interactive: bool) -> bool:
+        """Log ``h`` in unless it is; whether it logged in."""
         with h.lock:
             if h.active():
-                return
+                return False
             if h.conn.logins:
                 logger.warning("the connection to %s was lost: logging in again", h.where)
             h.conn.asker = _relay(conn) if interactive else None
@@ -203,13 +208,13 @@ class Daemon:
                 h.conn._transport_with_backoff()
             finally:
                 h.conn.asker = None
+            h.logged_in_at = time.time()
             logger.info("logged in to %s (login %d, %d prompt(s) asked so far)", h.where,
                         h.conn.logins, h.conn.prompts_asked)
+            return True
 
     def _handle(self, conn: socket.socket, msg: dict[str, Any]) -> None:
         op = msg.get("op")
-        if msg.get("idle_timeout") is not None:
-            self.idle = float(msg["idle_timeout"])
         if op == "ping":
             with self.held_lock:
                 held = [h.facts() for h in self.held.values()]
@@ -227,6 +232,7 @@ class Daemon:
                 exiting = not self.held
             if h is not None:
                 h.conn.close()
+                forget_keys()  # a passphrase is asked again at the next login (any profile's)
                 logger.info("logged out of %s", h.where)
             if exiting:
                 self._unlink()
@@ -238,8 +244,12 @@ class Daemon:
             send_json(conn, b"F", {"error": f"unknown op {op!r}", "kind": "usage"})
             return
         h = self._entry(msg["conn"])
+        h.used_at = time.time()
         try:
-            self._login(h, conn, bool(msg.get("interactive")))
+            if self._login(h, conn, bool(msg.get("interactive"))) or op == "login":
+                # the idle timeout of the profile logging in (not of every command's)
+                if msg.get("idle_timeout") is not None:
+                    self.idle = float(msg["idle_timeout"])
             if op == "login":
                 send_json(conn, b"K", h.facts())
                 return

@@ -21,7 +21,12 @@ def add_subcommands(sub: Any) -> None:
         ("logout", cmd_logout, "close a profile's held login (the next command logs in again)"),
     ):
         p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("profile", help="profile name (from the profiles file)")
+        if name == "login":
+            p.add_argument("profile", nargs="?",
+                           help="profile name (from the profiles file); without it: list the"
+                                " logins held")
+        else:
+            p.add_argument("profile", help="profile name (from the profiles file)")
         p.add_argument("--file", help="profiles file (default: $TRAMWAY_JUPYTER_PROFILES or "
                                       "~/.config/tramway-jupyter/profiles.toml)")
         p.set_defaults(func=func)
@@ -37,10 +42,39 @@ def _remote_profile(args: argparse.Namespace) -> Any:
     return prof
 
 
+def _ago(t: float | None, now: float) -> str:
+    if not t:
+        return "never"
+    s = max(0, int(now - t))
+    return f"{s // 3600} h {s % 3600 // 60:02d} min ago" if s >= 3600 else f"{s // 60} min ago"
+
+
+def list_logins() -> int:
+    """What the connection holder holds: each login, when made and last used."""
+    import time
+
+    from ..backends import holder
+
+    st = holder.status()
+    if not st or not st.get("held"):
+        print("no login held (`tramway-jupyter login PROFILE` makes one)")
+        return 0
+    now = time.time()
+    print(f"connection holder (pid {st['pid']}): logins kept until no command used them for"
+          f" {float(st['idle_timeout']) / 3600:.3g} h")
+    for h in st["held"]:
+        state = "held" if h.get("active") else "lost (the next command logs in again)"
+        print(f"  {h['where']}: {state}; logged in {_ago(h.get('logged_in_at'), now)},"
+              f" last used {_ago(h.get('used_at'), now)}")
+    return 0
+
+
 def cmd_login(args: argparse.Namespace) -> int:
     from ..backends import holder
     from ..backends.prompts import cli_prompter
 
+    if args.profile is None:
+        return list_logins()
     prof = _remote_profile(args)
     facts = holder.login(prof, prompter=cli_prompter())
     idle = holder.idle_timeout(prof)

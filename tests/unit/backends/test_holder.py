@@ -147,7 +147,7 @@ class Recorder:
         return [PASSPHRASE if "assphrase" in p else self.code for p, _ in prompts]
 
 
-def test_login_once_then_every_process_reuses_it(sshd, home, tmp_path):
+def test_login_once_then_every_process_reuses_it(sshd, home, tmp_path, capsys):
     prof = _profile(sshd, holder_idle=60)
     rec = Recorder()
     facts = holder.login(prof, prompter=rec)
@@ -182,6 +182,13 @@ def test_login_once_then_every_process_reuses_it(sshd, home, tmp_path):
         p.stderr, sshd["log"], (d / "holder.log").read_text())
     st = holder.status()
     assert [(h["logins"], h["prompts"]) for h in st["held"]] == [(1, 2)]
+    # `tramway-jupyter login` with no profile lists what is held
+    from tramway_jupyter.cli import main as cli_main
+
+    assert cli_main(["login"]) == 0
+    out = capsys.readouterr().out
+    assert f"me@127.0.0.1:{sshd['port']}: held; logged in 0 min ago, last used 0 min ago" in out
+    assert "until no command used them for 0.0167 h" in out, out
     assert len(rec.calls) == 2 and sshd["log"].count("code ok") >= 1
     # nothing secret in the holder's files
     for f in d.iterdir():
