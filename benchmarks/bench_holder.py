@@ -12,7 +12,9 @@ logged in with ``tramway-jupyter login``, or whose login asked a passphrase or a
 
 * a short command (``true``): median and 90th percentile over ``--commands`` runs;
 * a poll-sized answer (1,000 status lines, ~150 KB) and a gather-sized one (``--mib`` MiB of
-  results through ``get_tar``): time and the peak resident memory of the holder;
+  results in 16 files through ``get_tar``, which extracts the tar as it arrives): time, the peak
+  of Python allocations here (``tracemalloc``) and the holder's peak resident memory; the
+  baseline gathers the whole output first, then extracts it (what ``get_tar`` did before);
 * the holder's start and login (once a day for a user).
 """
 
@@ -25,10 +27,12 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 from tramway_jupyter.backends import holder, ssh
 from tramway_jupyter.backends.profiles import Profile
+from tramway_jupyter.backends.tarstream import extract_tar, split_prefixed_output, tar_fetch_line
 
 
 def _profile(use_holder: bool) -> Profile:
@@ -54,6 +58,19 @@ def _times(fn, n: int) -> list[float]:
 def _summary(ts: list[float]) -> dict[str, float]:
     ts = sorted(ts)
     return {"median_ms": 1e3 * statistics.median(ts), "p90_ms": 1e3 * ts[int(0.9 * (len(ts) - 1))]}
+
+
+def _traced(fn) -> tuple[float, float]:
+    """(seconds, peak MiB of Python allocations) of ``fn()``."""
+    tracemalloc.start()
+    try:
+        t0 = time.perf_counter()
+        fn()
+        dt = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+    return dt, peak
 
 
 def _holder_rss_mib() -> float:
@@ -87,7 +104,8 @@ def run(n_commands: int, mib: int) -> dict[str, dict[str, float]]:
 
     remote = f"{os.environ['INFRA_REMOTE_SCRATCH']}/bench-holder-{os.getpid()}"
     direct.check(["mkdir", "-p", f"{remote}/results"])
-    direct.check(["sh", "-c", f"head -c {mib << 20} /dev/urandom > {remote}/results/big.bin; "
+    direct.check(["sh", "-c", f"for i in $(seq 1 16); do head -c {(mib << 20) // 16} /dev/urandom"
+                  f" > {remote}/results/r$i.bin; done; "
                   f"seq 1 1000 | sed 's/.*/{{\"task_id\":\"t&\",\"state\":\"done\",\"attempt\":1,"
                   f"\"job_index\":&,\"t_end\":1764495000.123}}/' > {remote}/status.jsonl"])
     rows: dict[str, dict[str, float]] = {}
@@ -100,10 +118,15 @@ def run(n_commands: int, mib: int) -> dict[str, dict[str, float]]:
             r.update({f"poll_{k}": v for k, v in _summary(_times(
                 lambda c=conn: c.check(["cat", f"{remote}/status.jsonl"]), 10)).items()})
             with tempfile.TemporaryDirectory() as d:
-                t0 = time.perf_counter()
-                conn.get_tar(remote, Path(d) / "down", ["results"])
-                r["gather_s"] = time.perf_counter() - t0
+                r["gather_s"], r["gather_peak_MiB"] = _traced(
+                    lambda c=conn: c.get_tar(remote, Path(d) / "down", ["results"]))
                 r["gather_MiB_per_s"] = mib / r["gather_s"]
+                if name == "direct":  # the baseline: the whole output, then the extraction
+                    def buffered(c: ssh.SSHConnection = conn) -> None:
+                        _, out, _ = c.exec_bytes(tar_fetch_line(remote, ["results"], None))
+                        extract_tar(split_prefixed_output(out)[2], Path(d) / "again")
+
+                    r["buffered_gather_s"], r["buffered_gather_peak_MiB"] = _traced(buffered)
             rows[name] = r
         rows["holder"]["holder_peak_rss_MiB"] = _holder_rss_mib()
     finally:

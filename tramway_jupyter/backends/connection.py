@@ -8,7 +8,9 @@ login node, so :mod:`.slurm` never imports paramiko:
   or a shell line that the caller built from quoted pieces;
 * ``put_tar(local_dir, remote_dir, members)``: one tar stream up;
 * ``get_tar(remote_dir, local_dir, members, since=...)``: one tar stream down, incremental (only
-  files modified since the remote time returned by the previous call);
+  files modified since the remote time returned by the previous call), extracted as it arrives;
+* ``exec_to(argv, sink)``: a command whose output goes to ``sink`` as it arrives (an
+  :class:`OutputSink`, such as :class:`.tarstream.TarFetchSink`), for outputs too big to hold;
 * ``close()``.
 
 ``round_trips`` counts the commands executed (each is one SSH round trip), so callers and tests can
@@ -23,21 +25,45 @@ import os
 import shlex
 import subprocess
 import tarfile
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from ..exceptions import RemoteCommandError
 from .tarstream import (
+    TarFetchSink,
     _CountingWriter,
     _reset_owner,
-    extract_tar,
-    split_prefixed_output,
     tar_fetch_line,
+    write_file_atomic,
 )
 
 StdinWriter = Callable[[IO[bytes]], None]
 Command = Sequence[str] | str
+
+
+class OutputSink(Protocol):
+    """Where :meth:`Connection.exec_to` puts a command's standard output, as it arrives."""
+
+    def write(self, data: bytes) -> None:
+        """The next piece of the output."""
+
+    def restart(self) -> None:
+        """The command is being run again from its start (the connection dropped): forget what
+        was written."""
+
+
+class _CountedSink:
+    def __init__(self, sink: OutputSink, conn: Connection) -> None:
+        self.sink, self.conn = sink, conn
+
+    def write(self, data: bytes) -> None:
+        self.conn.bytes_down += len(data)
+        self.sink.write(data)
+
+    def restart(self) -> None:
+        self.sink.restart()
 
 
 def quote_command(argv: Command) -> str:
@@ -80,6 +106,21 @@ class Connection(abc.ABC):
         rc, out, err = self._exec(quote_command(argv), input, timeout, retry)
         self.bytes_down += len(out)
         return rc, out, err
+
+    def _exec_to(self, line: str, sink: OutputSink, timeout: float | None,
+                 retry: bool) -> tuple[int, bytes]:
+        """Run a shell line, its stdout to ``sink`` as it arrives; return (rc, stderr). This
+        default gathers the output first; connections override it to stream."""
+        rc, out, err = self._exec(line, None, timeout, retry)
+        sink.write(out)
+        return rc, err
+
+    def exec_to(self, argv: Command, sink: OutputSink, timeout: float | None = None, *,
+                retry: bool = True) -> tuple[int, bytes]:
+        """Run ``argv`` (no stdin) with its standard output going to ``sink`` as it arrives, so
+        that an output of any size is never held whole; return (rc, stderr bytes)."""
+        self.round_trips += 1
+        return self._exec_to(quote_command(argv), _CountedSink(sink, self), timeout, retry)
 
     def run(
         self,
@@ -180,12 +221,21 @@ class Connection(abc.ABC):
         ``prefix_cmd``, if given, is a shell line run first whose stdout goes on stderr's side
         channel: see :func:`.tarstream.split_prefixed_output`. Returns (remote time of this snapshot, files).
         """
-        rc, out, err = self.exec_bytes(tar_fetch_line(remote_dir, members, since, prefix_cmd))
+        root = Path(local_dir)
+        made: set[Path] = set()
+        written: dict[str, None] = {}  # in order, once (a re-run stream hands files again)
+
+        def extract(name: str, content: bytes) -> None:
+            write_file_atomic(root / name, content, made)
+            written[name] = None
+
+        sink = TarFetchSink(extract)
+        rc, err = self.exec_to(tar_fetch_line(remote_dir, members, since, prefix_cmd), sink)
+        _, stamp = sink.finish()
         if rc != 0:
             raise RemoteCommandError(self.where, f"tar -c in {remote_dir}", rc,
                                      err.decode("utf-8", "replace"))
-        _, stamp, data = split_prefixed_output(out)
-        return stamp, extract_tar(data, local_dir)
+        return stamp, list(written)
 
 
 def shorten(s: str, n: int = 300) -> str:
@@ -221,3 +271,35 @@ class LocalConnection(Connection):
             stdin(proc.stdin)
             out, err = proc.communicate(timeout=timeout)  # flushes and closes stdin
             return proc.returncode, out, err
+
+    def _exec_to(self, line: str, sink: OutputSink, timeout: float | None,
+                 retry: bool) -> tuple[int, bytes]:
+        with subprocess.Popen(["/bin/sh", "-c", line], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=self.env) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            err: list[bytes] = []
+            stderr = proc.stderr
+            drain = threading.Thread(target=lambda: err.append(stderr.read()), daemon=True)
+            drain.start()
+            killed = threading.Event()
+
+            def kill() -> None:
+                killed.set()
+                proc.kill()
+
+            timer = threading.Timer(timeout, kill) if timeout else None
+            if timer is not None:
+                timer.start()
+            try:
+                fd = proc.stdout.fileno()
+                while chunk := os.read(fd, 1 << 20):
+                    sink.write(chunk)
+                rc = proc.wait()
+            finally:
+                if timer is not None:
+                    timer.cancel()
+            drain.join()
+            if killed.is_set():
+                raise subprocess.TimeoutExpired(line, timeout or 0.0)
+            return rc, b"".join(err)

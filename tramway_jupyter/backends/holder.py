@@ -15,8 +15,9 @@ frames, and the client answers with its :data:`~.prompts.Prompter`. Secrets stay
 Protocol: one socket connection per request; frames are ``type (1 byte) + length (4 bytes, big
 endian) + payload``. Client to holder: ``R`` the request (JSON), ``I`` stdin bytes (an empty
 ``I`` ends stdin), ``A`` answers to a prompt (JSON). Holder to client: ``P`` a prompt (JSON),
-``O``/``E`` stdout/stderr bytes, ``X`` the exit status (JSON), ``F`` a failure (JSON), ``K`` the
-answer to a control request (JSON).
+``O``/``E`` stdout/stderr bytes (stdout as it arrives), ``Z`` forget the output so far (the
+command is sent again after a dropped connection), ``X`` the exit status (JSON), ``F`` a failure
+(JSON), ``K`` the answer to a control request (JSON).
 
 :class:`HeldConnection` is a :class:`~.connection.Connection` whose ``_exec`` goes through the
 holder, so every backend operation (including the tar streams) works unchanged.
@@ -48,7 +49,7 @@ from ..exceptions import (
     WrongSecretError,
 )
 from ..paths import data_home
-from .connection import Connection, StdinWriter, shorten
+from .connection import Connection, OutputSink, StdinWriter, shorten
 from .holder_frames import FrameWriter, recv_frame, send_frame, send_json
 from .prompts import Prompter, ask_here
 
@@ -279,7 +280,8 @@ class HeldConnection(Connection):
         send_json(s, b"A", {"answers": list(answers)})
 
     def _converse(self, s: socket.socket, request: dict[str, Any],
-                  stdin: bytes | StdinWriter | None) -> tuple[bytes, bytes, dict[str, Any]]:
+                  stdin: bytes | StdinWriter | None, sink: OutputSink | None = None
+                  ) -> tuple[bytes, bytes, dict[str, Any]]:
         send_json(s, b"R", request)
         if stdin is not None:
             w = FrameWriter(s)
@@ -293,9 +295,17 @@ class HeldConnection(Connection):
         while True:
             kind, payload = recv_frame(s)
             if kind == b"O":
-                out += payload
+                if sink is None:
+                    out += payload
+                else:
+                    sink.write(payload)
             elif kind == b"E":
                 err += payload
+            elif kind == b"Z":
+                out.clear()
+                err.clear()
+                if sink is not None:
+                    sink.restart()
             elif kind == b"P":
                 self._answer_prompts(s, payload)
             elif kind in (b"X", b"K"):
@@ -342,6 +352,21 @@ class HeldConnection(Connection):
         finally:
             s.close()
         return int(reply["rc"]), out, err
+
+    def _exec_to(self, line: str, sink: OutputSink, timeout: float | None,
+                 retry: bool) -> tuple[int, bytes]:
+        s = self._session({})
+        try:
+            _, err, reply = self._converse(
+                s, {"op": "exec", "conn": self.params, "line": line, "timeout": timeout,
+                    "retry": retry, "stdin": False, "interactive": self.prompter is not None,
+                    "idle_timeout": self.idle}, None, sink)
+        except (OSError, EOFError) as exc:
+            raise HolderError(f"lost the connection holder while running {shorten(line, 120)!r}"
+                              f" on {self.where}: {exc}") from exc
+        finally:
+            s.close()
+        return int(reply["rc"]), err
 
 
 class _Binary:

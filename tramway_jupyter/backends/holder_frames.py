@@ -12,8 +12,13 @@ _HEADER = struct.Struct(">cI")
 _CHUNK = 1 << 16
 
 
-def send_frame(sock: socket.socket, kind: bytes, payload: bytes = b"") -> None:
-    sock.sendall(_HEADER.pack(kind, len(payload)) + payload)
+def send_frame(sock: socket.socket, kind: bytes, payload: bytes | memoryview = b"") -> None:
+    header = _HEADER.pack(kind, len(payload))
+    if len(payload) <= _CHUNK:
+        sock.sendall(header + payload)
+    else:  # not copied into one buffer
+        sock.sendall(header)
+        sock.sendall(payload)
 
 
 def send_json(sock: socket.socket, kind: bytes, obj: Any) -> None:

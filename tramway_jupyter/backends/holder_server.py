@@ -94,6 +94,21 @@ class Held:
                 "logged_in_at": self.logged_in_at, "used_at": self.used_at}
 
 
+class _FrameSink:
+    """A command's stdout to the client, as ``O`` frames; ``Z`` when the command starts again."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        for i in range(0, len(data), _OUT_CHUNK):
+            send_frame(self.sock, b"O", view[i:i + _OUT_CHUNK])
+
+    def restart(self) -> None:
+        send_frame(self.sock, b"Z")
+
+
 def _relay(sock: socket.socket) -> Prompter:
     def ask(title: str, prompts: Sequence[tuple[str, bool]]) -> list[str]:
         send_json(sock, b"P", {"title": title, "prompts": [[p, e] for p, e in prompts]})
@@ -246,10 +261,10 @@ class Daemon:
         h = self._entry(msg["conn"])
         h.used_at = time.time()
         try:
-            if self._login(h, conn, bool(msg.get("interactive"))) or op == "login":
-                # the idle timeout of the profile logging in (not of every command's)
-                if msg.get("idle_timeout") is not None:
-                    self.idle = float(msg["idle_timeout"])
+            logged_in = self._login(h, conn, bool(msg.get("interactive")))
+            idle = msg.get("idle_timeout")
+            if (logged_in or op == "login") and idle is not None:
+                self.idle = float(idle)  # the profile logging in sets it, not every command
             if op == "login":
                 send_json(conn, b"K", h.facts())
                 return
@@ -269,14 +284,18 @@ class Daemon:
                                    "kind": "internal"})
             return
         for kind, data in ((b"O", out), (b"E", err)):
+            view = memoryview(data)
             for i in range(0, len(data), _OUT_CHUNK):
-                send_frame(conn, kind, data[i:i + _OUT_CHUNK])
+                send_frame(conn, kind, view[i:i + _OUT_CHUNK])
         send_json(conn, b"X", {"rc": rc})
 
     def _exec(self, h: Held, conn: socket.socket, msg: dict[str, Any]) -> tuple[int, bytes, bytes]:
+        """Run the command; stdout goes to the client as it arrives (``O`` frames), so the
+        holder never holds a big output (a gather) whole; stderr comes back at the end."""
         line, timeout, retry = str(msg["line"]), msg.get("timeout"), bool(msg.get("retry", True))
         if not msg.get("stdin"):
-            return h.conn._exec(line, None, timeout, retry)
+            rc, err = h.conn._exec_to(line, _FrameSink(conn), timeout, retry)
+            return rc, b"", err
 
         def pump(fh: IO[bytes]) -> None:
             while True:

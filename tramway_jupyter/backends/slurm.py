@@ -40,7 +40,7 @@ from . import slurm_staging as staging
 from .base import Backend, JobVerdict, register_backend
 from .context import BatchContext
 from .ssh import Connection, get_connection
-from .tarstream import iter_tar_files, split_prefixed_output, tar_fetch_line, write_file_atomic
+from .tarstream import TarFetchSink, tar_fetch_line, write_file_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -190,12 +190,10 @@ class SlurmBackend(Backend):
         arrays = sorted({r.backend_id.split("_")[0] for r in active}, key=int)
         rdir = self.remote_dir(batch)
         since = self._status_since.get(batch.batch_id)
-        rc, out, err = self.conn.exec_bytes(staging.sh(sq.poll_line(rdir, arrays, since)))
+        rc, text, err, stamp, _ = self._fetch_into(batch, sq.poll_line(rdir, arrays, since))
         if rc != 0:
             raise BackendError(f"poll of batch {batch.batch_id} failed on {self.host} (exit {rc}):"
                                f" {err.decode('utf-8', 'replace')[-500:]}")
-        text, stamp, data = split_prefixed_output(out)
-        self._merge_incoming(batch, data)
         if stamp:
             self._status_since[batch.batch_id] = stamp
         records = sq.parse_query_output(text.decode("utf-8", "replace"))
@@ -243,34 +241,20 @@ class SlurmBackend(Backend):
         ``{job_index: Slurm state}``; the batch decides which tasks to resubmit."""
         return self._requeue.pop(batch_id, {})
 
-    def _merge_incoming(self, batch: BatchContext, data: bytes) -> list[str]:
-        """Write the files of a fetched tar, then bring the store up to date with its journals.
-
-        A job's status journal has one writer, the job's worker on the cluster, and only grows:
-        the fetched copy replaces the local one whole. Verdicts decided here are in
-        ``status/local.jsonl``, which the cluster never has. Identical files are not rewritten.
-        """
-        root = batch.dir.root
-        made: set[Path] = set()
-        names = []
-        jobs = []
-        for name, content in iter_tar_files(data):
-            dest = root / name
-            if name.startswith("status/"):
-                job = journal_job_index(name[len("status/"):])
-                if job is None:
-                    continue  # the cluster has nothing else to say in status/
-                try:
-                    if dest.read_bytes() == content:
-                        continue
-                except FileNotFoundError:
-                    pass
-                jobs.append(job)
-            write_file_atomic(dest, content, made)
-            names.append(name)
-        if jobs:  # the store learns what the cluster's workers wrote
-            sync(batch, jobs=jobs)
-        return names
+    def _fetch_into(self, batch: BatchContext, line: str
+                    ) -> tuple[int, bytes, bytes, float, list[str]]:
+        """Run a fetch line (:func:`.tarstream.tar_fetch_line`), its files written into the
+        batch directory as they arrive, then bring the store up to date with the journals that
+        changed. Returns (rc, prefix output, stderr, remote time, names of the files written)."""
+        merge = _Incoming(batch.dir.root)
+        sink = TarFetchSink(merge.file)
+        try:
+            rc, err = self.conn.exec_to(staging.sh(line), sink)
+        finally:
+            prefix, stamp = sink.finish()
+            if merge.jobs:  # the store learns what the cluster's workers wrote
+                sync(batch, jobs=sorted(merge.jobs))
+        return rc, prefix, err, stamp, list(merge.names)
 
     # -- cancel, fetch, cleanup -----------------------------------------------------------
     def cancel(self, batch: BatchContext, job_indices: list[int] | None = None) -> None:
@@ -287,11 +271,9 @@ class SlurmBackend(Backend):
             ids.extend([arr] if len(whole) == len(elems) else elems)
         line = " ".join(shlex.quote(a) for a in sa.scancel_argv(ids))
         since = self._status_since.get(batch.batch_id)
-        rc, out, err = self.conn.exec_bytes(
-            staging.sh(tar_fetch_line(self.remote_dir(batch), ["status"], since,
-                                    f"{line} 2>&1 1>/dev/null | sed 's/^/SCANCEL|/'")))
-        text, stamp, data = split_prefixed_output(out)
-        self._merge_incoming(batch, data)
+        _, text, _, _, _ = self._fetch_into(
+            batch, tar_fetch_line(self.remote_dir(batch), ["status"], since,
+                                  f"{line} 2>&1 1>/dev/null | sed 's/^/SCANCEL|/'"))
         complaints = [x[8:] for x in text.decode("utf-8", "replace").splitlines()
                       if x.startswith("SCANCEL|")]
         if complaints:
@@ -306,17 +288,16 @@ class SlurmBackend(Backend):
 
     def fetch(self, batch: BatchContext) -> None:
         since = self._fetch_since.get(batch.batch_id)
-        rc, out, err = self.conn.exec_bytes(
-            staging.sh(tar_fetch_line(self.remote_dir(batch), list(staging.PRODUCED), since)))
+        before = self.conn.bytes_down
+        rc, _, err, stamp, names = self._fetch_into(
+            batch, tar_fetch_line(self.remote_dir(batch), list(staging.PRODUCED), since))
         if rc != 0:
             raise BackendError(f"fetch of batch {batch.batch_id} from {self.host} failed (exit"
                                f" {rc}): {err.decode('utf-8', 'replace')[-500:]}")
-        _, stamp, data = split_prefixed_output(out)
-        names = self._merge_incoming(batch, data)
         if stamp:
             self._fetch_since[batch.batch_id] = stamp
         logger.info("batch %s: fetched %d file(s) (%d bytes) from %s", batch.batch_id,
-                    len(names), len(data), self.host)
+                    len(names), self.conn.bytes_down - before, self.host)
 
     def cleanup(self, batch: BatchContext) -> None:
         if self._active_jobs(batch):
@@ -333,3 +314,32 @@ class SlurmBackend(Backend):
 
 
 register_backend("slurm", SlurmBackend)
+
+
+class _Incoming:
+    """Files of a fetch, written into a batch directory as they arrive (from the tar reader's
+    thread): a job's status journal has one writer, the job's worker on the cluster, and only
+    grows, so the fetched copy replaces the local one whole (verdicts decided here are in
+    ``status/local.jsonl``, which the cluster never has); identical files are not rewritten.
+    The same file handed twice (a stream sent again) is harmless."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.made: set[Path] = set()
+        self.names: dict[str, None] = {}
+        self.jobs: set[int] = set()
+
+    def file(self, name: str, content: bytes) -> None:
+        dest = self.root / name
+        if name.startswith("status/"):
+            job = journal_job_index(name[len("status/"):])
+            if job is None:
+                return  # the cluster has nothing else to say in status/
+            try:
+                if dest.read_bytes() == content:
+                    return
+            except FileNotFoundError:
+                pass
+            self.jobs.add(job)
+        write_file_atomic(dest, content, self.made)
+        self.names[name] = None

@@ -28,7 +28,15 @@ from ..exceptions import (
     MissingDependencyError,
     RemoteCommandError,
 )
-from .connection import Command, Connection, LocalConnection, StdinWriter, quote_command, shorten
+from .connection import (
+    Command,
+    Connection,
+    LocalConnection,
+    OutputSink,
+    StdinWriter,
+    quote_command,
+    shorten,
+)
 from .host_keys import changed_host_error, use_known_hosts_only
 from .prompts import Prompter, ask_here
 from .ssh_auth import AuthPlan, make_client
@@ -262,6 +270,17 @@ class SSHConnection(Connection):
         assert self._handed is not None
         return self._handed._exec(line, stdin, timeout, retry)
 
+    def _exec_to(self, line: str, sink: OutputSink, timeout: float | None,
+                 retry: bool) -> tuple[int, bytes]:
+        if self._handed is None:
+            try:
+                rc, _, err = self._exec_here(line, None, timeout, retry, sink)
+                return rc, err
+            except _LoginHandoff:
+                self._hand_off()
+        assert self._handed is not None
+        return self._handed._exec_to(line, sink, timeout, retry)
+
     def _hand_off(self) -> None:
         with self._lock:
             if self._handed is not None or self._handoff is None:
@@ -273,13 +292,18 @@ class SSHConnection(Connection):
             self._handed = self._handoff()
 
     def _exec_here(
-        self, line: str, stdin: bytes | StdinWriter | None, timeout: float | None, retry: bool
+        self, line: str, stdin: bytes | StdinWriter | None, timeout: float | None, retry: bool,
+        sink: OutputSink | None = None,
     ) -> tuple[int, bytes, bytes]:
+        """Run ``line`` on this connection (stdout returned, or written to ``sink``); a command
+        cut by a dropped connection is sent again once if ``retry``."""
         paramiko = self._paramiko
         for attempt in (1, 2):
             transport = self._transport_with_backoff()
             try:
-                return self._exec_on(transport, line, stdin, timeout)
+                if attempt == 2 and sink is not None:
+                    sink.restart()
+                return self._exec_on(transport, line, stdin, timeout, sink)
             except (OSError, EOFError, paramiko.SSHException) as exc:
                 if isinstance(exc, TimeoutError) and transport.is_active():
                     raise RemoteCommandError(self.where, shorten(line), -1,
@@ -297,7 +321,8 @@ class SSHConnection(Connection):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _exec_on(self, transport: Any, line: str, stdin: bytes | StdinWriter | None,
-                 timeout: float | None) -> tuple[int, bytes, bytes]:
+                 timeout: float | None, sink: OutputSink | None = None
+                 ) -> tuple[int, bytes, bytes]:
         chan = transport.open_session(timeout=self.connect_timeout)
         try:
             chan.settimeout(timeout)
@@ -315,7 +340,10 @@ class SSHConnection(Connection):
             while True:
                 got = False
                 while chan.recv_ready():
-                    out += chan.recv(1 << 20)
+                    if sink is None:
+                        out += chan.recv(1 << 20)
+                    else:
+                        sink.write(chan.recv(1 << 20))
                     got = True
                 while chan.recv_stderr_ready():
                     err += chan.recv_stderr(1 << 16)
