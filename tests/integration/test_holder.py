@@ -194,7 +194,7 @@ def test_wrong_code_is_refused_with_a_clear_message(infra2fa, prof2fa, home):
             " code or password given was refused") in msg, msg
     assert len(rec.calls) == 1  # asked once, not retried
     # without anyone to ask, a command says how to log in, and does not hang
-    with pytest.raises(PromptUnavailableError, match="tramway-jupyter login"):
+    with pytest.raises(PromptUnavailableError, match="`tramway-jupyter login twofa`"):
         holder.HeldConnection(prof2fa, prompter=None).run("true")
     assert not _files_with(home, rec.given)
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
+
+import pytest
 
 from tramway_jupyter.backends import holder, prompts
 from tramway_jupyter.server.prompts import PromptDismissed
@@ -70,3 +73,35 @@ async def test_prompt_dismissed(jp_fetch, jp_serverapp):
     assert (await post(jp_fetch, "prompts", p["id"], body={"cancel": True}))["ok"] is False
     await asyncio.get_running_loop().run_in_executor(None, t.join, 5)
     assert "dismissed" in result["dismissed"]
+
+
+def test_a_dismissed_login_is_not_asked_again_in_the_background_for_a_while():
+    from tramway_jupyter.server.prompts import PromptBoard, background_logins
+
+    board = PromptBoard(timeout=0.05, quiet=60)
+    code = [("Verification code: ", False)]
+    holder._CONTEXT.facts = {"profile": "twofa", "where": "hpcuser@127.0.0.1:2226"}
+    try:
+        with background_logins():
+            with pytest.raises(PromptDismissed, match="no answer in Lab"):
+                board("code?", code)  # nobody answers
+            t0 = time.monotonic()
+            # the refresher's next login: refused at once, saying how to log in
+            with pytest.raises(PromptDismissed, match=r"Run form's profile Check, or with"
+                               r" `tramway-jupyter login twofa`"):
+                board("code?", code)
+            assert time.monotonic() - t0 < 0.04 and not board.list().prompts
+
+        def answer() -> None:
+            while not board.list().prompts:
+                time.sleep(0.001)
+            board.answer(board.list().prompts[0].id, {"answers": ["123456"]})
+
+        threading.Thread(target=answer, daemon=True).start()
+        board.timeout = 5
+        assert board("code?", code) == ["123456"]  # a user's action still asks
+        with background_logins():  # and once answered, the background asks again
+            threading.Thread(target=answer, daemon=True).start()
+            assert board("code?", code) == ["123456"]
+    finally:
+        holder._CONTEXT.facts = {}

@@ -316,7 +316,10 @@ class HeldConnection(Connection):
                     raise RemoteCommandError(self.where, shorten(request.get("line", "")), -1,
                                              str(fail.get("error")))
                 cls = _LOGIN_ERRORS.get(str(fail.get("type")), HolderError)
-                raise cls(str(fail.get("error")))
+                msg = str(fail.get("error"))
+                if self.profile_name:  # the holder knows hosts, not profile names
+                    msg = msg.replace("login PROFILE", f"login {self.profile_name}")
+                raise cls(msg)
             else:
                 raise HolderError(f"unexpected frame {kind!r} from the connection holder")
 

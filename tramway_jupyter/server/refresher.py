@@ -18,6 +18,7 @@ from concurrent.futures import Executor
 from typing import Any
 
 from .events import BatchWatcher
+from .prompts import in_background
 from .service import BatchService
 
 logger = logging.getLogger(__name__)
@@ -78,7 +79,9 @@ class BatchRefresher:
             if self._next.get(batch_id, 0.0) > now:
                 continue
             try:
-                await loop.run_in_executor(self.executor, self.service.refresh, batch_id)
+                # a login it needs asks Lab's dialog, but not again soon once dismissed
+                await loop.run_in_executor(self.executor, in_background, self.service.refresh,
+                                           batch_id)
             except Exception as exc:
                 n = self._failures.get(batch_id, 0) + 1
                 self._failures[batch_id] = n

@@ -202,7 +202,7 @@ def test_wrong_code_and_no_one_to_ask(sshd, home):
     with pytest.raises(WrongSecretError,
                        match=f"SSH authentication to me@127.0.0.1:{sshd['port']} failed: the code"):
         holder.login(prof, prompter=Recorder(code="000000"))
-    with pytest.raises(PromptUnavailableError, match="tramway-jupyter login"):
+    with pytest.raises(PromptUnavailableError, match="log in once with `tramway-jupyter login twofa`"):
         holder.HeldConnection(prof, prompter=None).run("true")
     assert not holder.holds(prof)
 
