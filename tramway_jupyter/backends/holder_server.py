@@ -34,6 +34,8 @@ from .ssh_auth import forget_keys
 
 logger = logging.getLogger("tramway_jupyter.holder")
 _OUT_CHUNK = 1 << 20
+#: Seconds a holder that holds no login (its first one failed, say) waits before exiting.
+EMPTY_EXIT = 60.0
 
 
 class _LoginNeeded(Exception):
@@ -80,6 +82,7 @@ class Held:
         self.where = where_of(params)
         self.lock = threading.Lock()
         self.conn = PromptingConnection(params)
+        self.users = 0  # requests being served (under the daemon's held_lock)
         self.logged_in_at: float | None = None  # wall clock of the last login
         self.used_at: float | None = None  # wall clock of the last request
 
@@ -163,8 +166,12 @@ class Daemon:
                     if self.stopping.is_set():
                         logger.info("stopped")
                         return
-                    if not self.busy and time.monotonic() - self.last > self.idle:
+                    quiet = time.monotonic() - self.last
+                    if not self.busy and quiet > self.idle:
                         logger.info("idle for %.0f s: exiting", self.idle)
+                        return
+                    if not self.busy and not self.held and quiet > EMPTY_EXIT:
+                        logger.info("holding nothing for %.0f s: exiting", EMPTY_EXIT)
                         return
                     if not self._socket_is_mine():
                         logger.info("%s removed or replaced: exiting", self.path)
@@ -209,6 +216,7 @@ class Daemon:
             h = self.held.get(key)
             if h is None:
                 h = self.held[key] = Held(params)
+            h.users += 1
             return h
 
     def _login(self, h: Held, conn: socket.socket, interactive: bool) -> bool:
@@ -260,6 +268,15 @@ class Daemon:
             return
         h = self._entry(msg["conn"])
         h.used_at = time.time()
+        try:
+            self._serve_request(h, conn, op, msg)
+        finally:
+            with self.held_lock:
+                h.users -= 1
+                if not h.conn.logins and not h.users and self.held.get(h.key) is h:
+                    del self.held[h.key]  # its first login failed: nothing is held
+
+    def _serve_request(self, h: Held, conn: socket.socket, op: str, msg: dict[str, Any]) -> None:
         try:
             logged_in = self._login(h, conn, bool(msg.get("interactive")))
             idle = msg.get("idle_timeout")

@@ -258,3 +258,11 @@ def test_no_prompt_needed_no_holder(sshd, home, tmp_path):
     conn = ssh.get_connection(prof, prompter=rec)
     assert conn.check(["echo", "direct"]) == "direct\n"
     assert conn.connects == 1 and not rec.calls and holder.status() is None
+
+
+def test_a_failed_first_login_holds_nothing(sshd, home):
+    prof = _profile(sshd, port=1)  # nothing listens there
+    with pytest.raises(holder.HolderError, match="cannot connect to me@127.0.0.1:1 "):
+        holder.login(prof, prompter=Recorder())
+    assert holder.status()["held"] == []  # no entry left behind
+    assert holder.logout(prof) is False
