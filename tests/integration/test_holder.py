@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import hmac
 import os
+import queue
 import re
 import stat
 import struct
@@ -291,3 +292,74 @@ def test_server_login_waits_for_the_lab_dialog(infra2fa, prof2fa, home):
     assert result.get("out", "").strip() == infra2fa["INFRA_SSH_USER"], result
     assert not board.list().prompts and _held(prof2fa)["logins"] == 1
     assert not _files_with(home, [code])
+
+
+KERNEL_CODE = """\
+from tramway_jupyter.backends import ssh
+from tramway_jupyter.backends.profiles import Profile
+p = Profile(name="twofa", backend="slurm", host="127.0.0.1", port={port}, user={user!r},
+            identity_file={key!r}, known_hosts={known_hosts!r})
+c = ssh.get_connection(p)
+print("user:", c.check(["id", "-un"]).strip())
+"""
+
+
+def _run_in_kernel(code: str, env: dict[str, str], answer: Any = None) -> tuple[str, list]:
+    """Run ``code`` in a real ipykernel; ``answer(prompt)`` answers its input requests."""
+    import jupyter_client
+
+    km, kc = jupyter_client.manager.start_new_kernel(kernel_name="python3", env=env)
+    asked: list[tuple[str, bool]] = []
+    try:
+        kc.execute(code, allow_stdin=answer is not None)
+        out: list[str] = []
+        while True:
+            if answer is not None:
+                try:
+                    req = kc.get_stdin_msg(timeout=0.05)
+                    asked.append((req["content"]["prompt"], req["content"]["password"]))
+                    kc.input(answer(req["content"]["prompt"]))
+                except queue.Empty:  # nothing asked now
+                    pass
+            try:
+                msg = kc.get_iopub_msg(timeout=0.05)
+            except queue.Empty:
+                continue
+            if msg["msg_type"] == "stream":
+                out.append(msg["content"]["text"])
+            if msg["msg_type"] == "error":
+                out.append("\n".join(msg["content"]["traceback"]))
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle" \
+                    and msg["parent_header"].get("msg_type") == "execute_request":
+                return "".join(out), asked
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_a_notebook_asks_once_and_the_next_kernel_finds_the_login_held(infra2fa, home):
+    """``holder`` unset: in a notebook, the first connection needs the key's passphrase and a
+    one-time code; both are asked in the notebook (masked), the login is made in the holder,
+    and another kernel then connects asking nothing."""
+    passphrase = infra2fa["INFRA_SSH_KEY_PASSPHRASE"]
+    code = KERNEL_CODE.format(port=int(infra2fa["INFRA_2FA_PORT"]),
+                              user=infra2fa["INFRA_SSH_USER"],
+                              key=infra2fa["INFRA_SSH_KEY_ENCRYPTED"],
+                              known_hosts=infra2fa["INFRA_2FA_KNOWN_HOSTS"])
+    env = {**os.environ, "TRAMWAY_JUPYTER_HOME": str(home)}
+    given: list[str] = []
+
+    def answer(prompt: str) -> str:
+        given.append(passphrase if "passphrase" in prompt else
+                     totp(infra2fa["INFRA_2FA_TOTP_SECRET"]))
+        return given[-1]
+
+    out, asked = _run_in_kernel(code, env, answer)
+    assert f"user: {infra2fa['INFRA_SSH_USER']}" in out, out
+    assert [("passphrase" in p, "code" in p.lower(), masked) for p, masked in asked] == [
+        (True, False, True), (False, True, True)], asked
+    out, asked = _run_in_kernel(code, env)  # another kernel; it could not even be asked
+    assert f"user: {infra2fa['INFRA_SSH_USER']}" in out and not asked, out
+    st = holder.status()
+    assert st is not None and [(h["logins"], h["prompts"]) for h in st["held"]] == [(1, 2)]
+    assert not _files_with(home, given)
