@@ -313,7 +313,8 @@ def _run_in_kernel(code: str, env: dict[str, str], answer: Any = None) -> tuple[
     try:
         kc.execute(code, allow_stdin=answer is not None)
         out: list[str] = []
-        while True:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
             if answer is not None:
                 try:
                     req = kc.get_stdin_msg(timeout=0.05)
@@ -332,6 +333,7 @@ def _run_in_kernel(code: str, env: dict[str, str], answer: Any = None) -> tuple[
             if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle" \
                     and msg["parent_header"].get("msg_type") == "execute_request":
                 return "".join(out), asked
+        raise AssertionError(f"the kernel did not finish in 120 s: {''.join(out)}")
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
