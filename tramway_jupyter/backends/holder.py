@@ -25,13 +25,10 @@ holder, so every backend operation (including the tar streams) works unchanged.
 
 from __future__ import annotations
 
-import argparse
 import fcntl
-import hashlib
 import json
 import os
 import socket
-import stat
 import subprocess
 import sys
 import threading
@@ -48,10 +45,10 @@ from ..exceptions import (
     RemoteCommandError,
     WrongSecretError,
 )
-from ..paths import data_home
 from .connection import Connection, OutputSink, StdinWriter, shorten
 from .holder_frames import FrameWriter, recv_frame, send_frame, send_json
 from .prompts import Prompter, ask_here
+from .user_daemon import daemon_main, private_dir, private_dir_path, wait_gone
 
 ENV_IDLE = "TRAMWAY_JUPYTER_HOLDER_IDLE"
 DEFAULT_IDLE_TIMEOUT = 8 * 3600.0
@@ -71,25 +68,9 @@ def idle_timeout(profile: Any = None) -> float:
     return float(value) if value is not None else DEFAULT_IDLE_TIMEOUT
 
 
-def _holder_dir_path() -> Path:
-    d = data_home() / "holder"
-    if len(str(d / "holder.sock")) > 100:  # AF_UNIX paths are limited to ~107 bytes
-        run = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
-        tag = hashlib.sha256(str(data_home()).encode()).hexdigest()[:12]
-        d = Path(run) / f"tramway-jupyter-holder-{os.getuid()}-{tag}"
-    return d
-
-
 def holder_dir() -> Path:
     """The holder's private directory (0700, owned by this user), created if needed."""
-    d = _holder_dir_path()
-    d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    st = d.lstat()
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
-        raise HolderError(f"{d} is not a directory owned by this user: not using it")
-    if st.st_mode & 0o077:
-        os.chmod(d, 0o700)
-    return d
+    return private_dir("holder", HolderError)
 
 
 def socket_path() -> Path:
@@ -156,7 +137,7 @@ def status() -> dict[str, Any] | None:
 
 def holds(profile: Any) -> bool:
     """Whether a running holder holds an authenticated connection for ``profile``."""
-    if not (_holder_dir_path() / "holder.sock").exists():
+    if not (private_dir_path("holder") / "holder.sock").exists():
         return False
     st = status()
     if not st:
@@ -197,18 +178,8 @@ def stop(timeout: float = 10.0) -> bool:
         reply = _control("stop", timeout=timeout)
     except (OSError, EOFError, ValueError, HolderError):
         return False
-    _wait_gone(int(reply.get("pid", 0)), timeout)
+    wait_gone(int(reply.get("pid", 0)), timeout)
     return True
-
-
-def _wait_gone(pid: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while pid and time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.01)
 
 
 def login(profile: Any, prompter: Prompter | None = None) -> dict[str, Any]:
@@ -227,7 +198,7 @@ def logout(profile: Any) -> bool:
     except (OSError, EOFError, ValueError):
         return False
     if reply.get("exiting"):
-        _wait_gone(int(reply.get("pid", 0)), 10.0)
+        wait_gone(int(reply.get("pid", 0)), 10.0)
     return bool(reply.get("was_held"))
 
 
@@ -390,27 +361,14 @@ class _Binary:
 
 # -- entry point ------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tramway_jupyter.backends.holder",
-                                description="The per-user SSH connection holder.")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("serve", help="run the holder")
-    s.add_argument("--idle-timeout", type=float, default=None)
-    s.add_argument("--daemonize", action="store_true")
-    sub.add_parser("stop", help="stop the holder")
-    sub.add_parser("status", help="show the holder")
-    args = p.parse_args(argv)
-    if args.cmd == "stop":
-        print("holder stopped" if stop() else "no holder running")
-        return 0
-    if args.cmd == "status":
-        st = status()
-        print(json.dumps(st) if st else "no holder running")
-        return 0
-    from .holder_server import serve
+    def serve(idle: float, detach: bool) -> None:
+        from .holder_server import serve as run
 
-    serve(args.idle_timeout if args.idle_timeout is not None else idle_timeout(),
-          daemonize=args.daemonize)
-    return 0
+        run(idle, daemonize=detach)
+
+    return daemon_main(argv, module="tramway_jupyter.backends.holder", what="holder",
+                       description="The per-user SSH connection holder.", stop=stop,
+                       status=status, serve=serve, idle_timeout=idle_timeout)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,7 +18,6 @@ import os
 import select
 import signal
 import socket
-import struct
 import sys
 import threading
 import time
@@ -26,11 +25,13 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from ..exceptions import BackendConnectionError, PromptUnavailableError, RemoteCommandError
+from . import user_daemon
 from .holder import key_of, socket_path, where_of
 from .holder_frames import recv_frame, send_frame, send_json
 from .prompts import Prompter
 from .ssh import SSHConnection
 from .ssh_auth import forget_keys
+from .user_daemon import PrivateSocket, peer_uid
 
 logger = logging.getLogger("tramway_jupyter.holder")
 _OUT_CHUNK = 1 << 20
@@ -135,27 +136,14 @@ class Daemon:
         self.busy = 0
         self.last = time.monotonic()
         self.stopping = threading.Event()
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o077)
-        try:
-            self.sock.bind(str(self.path))
-        finally:
-            os.umask(old)
-        self.inode = os.stat(self.path).st_ino
-        self.sock.listen(64)
+        self.listener = PrivateSocket(self.path)
+        self.sock = self.listener.sock
 
     def _socket_is_mine(self) -> bool:
-        try:
-            return os.stat(self.path).st_ino == self.inode
-        except OSError:
-            return False
+        return self.listener.is_mine()
 
     def _unlink(self) -> None:
-        if self._socket_is_mine():
-            try:
-                os.unlink(self.path)
-            except OSError:
-                pass
+        self.listener.unlink()
 
     def run(self) -> None:
         logger.info("holder %d: idle timeout %.0f s", os.getpid(), self.idle)
@@ -190,12 +178,10 @@ class Daemon:
         with self.held_lock:
             self.busy += 1
         try:
-            if hasattr(socket, "SO_PEERCRED"):  # the directory is 0700 already; check anyway
-                _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(
-                    socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
-                if uid != os.getuid():
-                    logger.warning("refused a request from uid %d", uid)
-                    return
+            uid = peer_uid(conn)  # the directory is 0700 already; check anyway
+            if uid is not None and uid != os.getuid():
+                logger.warning("refused a request from uid %d", uid)
+                return
             kind, payload = recv_frame(conn)
             if kind != b"R":
                 return
@@ -336,20 +322,13 @@ class Daemon:
         return h.conn._exec(line, pump, timeout, retry)
 
 
-def _daemonize() -> None:
-    """Detach: the launching process exits at once, the daemon runs in its own session."""
-    if os.fork():
-        os._exit(0)
-    os.setsid()
-
-
 def serve(idle: float, *, daemonize: bool = False) -> None:
     """Run the holder until it exits (idle, stopped, logged out, or its socket gone)."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("paramiko").setLevel(logging.WARNING)
     if daemonize:
-        _daemonize()
+        user_daemon.daemonize()
     daemon = Daemon(idle)
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
     daemon.run()

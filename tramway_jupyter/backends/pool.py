@@ -39,13 +39,11 @@ command line above. The daemon itself is :mod:`.pool_server`.
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import hashlib
 import json
 import os
 import socket
-import stat
 import subprocess
 import sys
 import time
@@ -54,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import PoolError
-from ..paths import data_home
+from .user_daemon import daemon_main, private_dir, wait_gone
 
 ENV_WARM_POOL = "TRAMWAY_JUPYTER_WARM_POOL"
 ENV_IDLE = "TRAMWAY_JUPYTER_POOL_IDLE"
@@ -90,18 +88,7 @@ def idle_timeout(profile: Any = None) -> float:
 
 def pool_dir() -> Path:
     """The daemon's private directory (0700, owned by this user), created if needed."""
-    d = data_home() / "pool"
-    if len(str(d / "pool.sock")) > 100:  # AF_UNIX paths are limited to ~107 bytes
-        run = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
-        tag = hashlib.sha256(str(data_home()).encode()).hexdigest()[:12]
-        d = Path(run) / f"tramway-jupyter-{os.getuid()}-{tag}"
-    d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    st = d.lstat()
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
-        raise PoolError(f"{d} is not a directory owned by this user: not using it")
-    if st.st_mode & 0o077:
-        os.chmod(d, 0o700)
-    return d
+    return private_dir("pool", PoolError)
 
 
 def socket_path() -> Path:
@@ -221,21 +208,11 @@ def dispatch(argv: Sequence[str], *, cwd: str, log: str, profile: Any = None) ->
         if reply.get("ok"):
             return int(reply["pid"])
         if reply.get("stale"):  # the daemon exits: start one matching this environment
-            _wait_gone(int(reply.get("daemon", 0)))
+            wait_gone(int(reply.get("daemon", 0)))
             _start_daemon(idle)
             continue
         raise PoolError(str(reply.get("error", reply)))
     raise PoolError("the pool daemon could not be started")
-
-
-def _wait_gone(pid: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while pid and time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.01)
 
 
 def status() -> dict[str, Any] | None:
@@ -252,33 +229,20 @@ def stop(timeout: float = 10.0) -> bool:
         reply = _request({"op": "stop"}, timeout=timeout)
     except (OSError, ValueError, PoolError):
         return False
-    _wait_gone(int(reply.get("pid", 0)), timeout)
+    wait_gone(int(reply.get("pid", 0)), timeout)
     return True
 
 
 # -- entry point ------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tramway_jupyter.backends.pool",
-                                description="The warm local worker pool (a fork server).")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("serve", help="run the pool daemon")
-    s.add_argument("--idle-timeout", type=float, default=None)
-    s.add_argument("--daemonize", action="store_true")
-    sub.add_parser("stop", help="stop the pool daemon")
-    sub.add_parser("status", help="show the pool daemon")
-    args = p.parse_args(argv)
-    if args.cmd == "stop":
-        print("pool stopped" if stop() else "no pool running")
-        return 0
-    if args.cmd == "status":
-        st = status()
-        print(json.dumps(st) if st else "no pool running")
-        return 0
-    from .pool_server import serve
+    def serve(idle: float, detach: bool) -> None:
+        from .pool_server import serve as run
 
-    serve(args.idle_timeout if args.idle_timeout is not None else idle_timeout(),
-          daemonize=args.daemonize)
-    return 0
+        run(idle, daemonize=detach)
+
+    return daemon_main(argv, module="tramway_jupyter.backends.pool", what="pool",
+                       description="The warm local worker pool (a fork server).", stop=stop,
+                       status=status, serve=serve, idle_timeout=idle_timeout)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,13 +18,14 @@ import os
 import select
 import signal
 import socket
-import struct
 import sys
 import time
 from typing import Any
 
+from . import user_daemon
 from .pool import INLINE_BACKEND, fingerprint, socket_path
 from .procs import run_forked_child
+from .user_daemon import PrivateSocket, peer_uid
 
 logger = logging.getLogger("tramway_jupyter.pool")
 
@@ -57,14 +58,8 @@ class Daemon:
         self.fingerprint = fingerprint()
         self.children: set[int] = set()
         self.last = time.monotonic()
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o077)
-        try:
-            self.sock.bind(str(self.path))
-        finally:
-            os.umask(old)
-        self.inode = os.stat(self.path).st_ino
-        self.sock.listen(64)
+        self.listener = PrivateSocket(self.path)
+        self.sock = self.listener.sock
 
     def _reap(self) -> None:
         for pid in list(self.children):
@@ -76,17 +71,10 @@ class Daemon:
                 self.children.discard(pid)
 
     def _socket_is_mine(self) -> bool:
-        try:
-            return os.stat(self.path).st_ino == self.inode
-        except OSError:
-            return False
+        return self.listener.is_mine()
 
     def _unlink(self) -> None:
-        try:
-            if os.stat(self.path).st_ino == self.inode:
-                os.unlink(self.path)
-        except OSError:
-            pass
+        self.listener.unlink()
 
     def run(self) -> None:
         logger.info("pool daemon %d: fingerprint %s, idle timeout %.0f s", os.getpid(),
@@ -119,12 +107,10 @@ class Daemon:
     def _handle(self, conn: socket.socket) -> bool:
         """Answer one request; return False when the daemon must exit."""
         conn.settimeout(10)
-        if hasattr(socket, "SO_PEERCRED"):  # the directory is 0700 already; check anyway
-            _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(
-                socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
-            if uid != os.getuid():
-                logger.warning("refused a request from uid %d", uid)
-                return True
+        uid = peer_uid(conn)  # the directory is 0700 already; check anyway
+        if uid is not None and uid != os.getuid():
+            logger.warning("refused a request from uid %d", uid)
+            return True
         data = b""
         while not data.endswith(b"\n"):
             chunk = conn.recv(1 << 20)
@@ -195,19 +181,12 @@ class Daemon:
         run_forked_child(prepare, dispatch)
 
 
-def _daemonize() -> None:
-    """Detach: the launching process exits at once, the daemon runs in its own session."""
-    if os.fork():
-        os._exit(0)
-    os.setsid()
-
-
 def serve(idle: float, *, daemonize: bool = False) -> None:
     """Run the daemon until it exits (idle, stopped, stale, or its socket gone)."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if daemonize:
-        _daemonize()
+        user_daemon.daemonize()
     daemon = Daemon(idle)  # bind first: clients queue on the socket while we import
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
     _preimport()
