@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -48,7 +47,7 @@ from ..exceptions import (
 from .connection import Connection, OutputSink, StdinWriter, shorten
 from .holder_frames import FrameWriter, recv_frame, send_frame, send_json
 from .prompts import Prompter, ask_here
-from .user_daemon import daemon_main, private_dir, private_dir_path, wait_gone
+from .user_daemon import daemon_main, idle_seconds, private_dir, private_dir_path, wait_gone
 
 ENV_IDLE = "TRAMWAY_JUPYTER_HOLDER_IDLE"
 DEFAULT_IDLE_TIMEOUT = 8 * 3600.0
@@ -58,14 +57,8 @@ CONN_FIELDS = ("host", "port", "user", "identity_file", "known_hosts", "jump")
 
 # -- settings ---------------------------------------------------------------------------------
 def idle_timeout(profile: Any = None) -> float:
-    env = os.environ.get(ENV_IDLE)
-    if env:
-        try:
-            return max(0.0, float(env))
-        except ValueError:
-            raise HolderError(f"{ENV_IDLE} must be a number of seconds, got {env!r}") from None
-    value = getattr(profile, "holder_idle", None)
-    return float(value) if value is not None else DEFAULT_IDLE_TIMEOUT
+    return idle_seconds(ENV_IDLE, getattr(profile, "holder_idle", None), DEFAULT_IDLE_TIMEOUT,
+                        HolderError)
 
 
 def holder_dir() -> Path:

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import PoolError
-from .user_daemon import daemon_main, private_dir, wait_gone
+from .user_daemon import daemon_main, idle_seconds, private_dir, wait_gone
 
 ENV_WARM_POOL = "TRAMWAY_JUPYTER_WARM_POOL"
 ENV_IDLE = "TRAMWAY_JUPYTER_POOL_IDLE"
@@ -76,14 +76,8 @@ def enabled(profile: Any = None) -> bool:
 
 
 def idle_timeout(profile: Any = None) -> float:
-    env = os.environ.get(ENV_IDLE)
-    if env:
-        try:
-            return max(0.0, float(env))
-        except ValueError:
-            raise PoolError(f"{ENV_IDLE} must be a number of seconds, got {env!r}") from None
-    value = getattr(profile, "pool_idle_timeout", None)
-    return float(value) if value is not None else DEFAULT_IDLE_TIMEOUT
+    return idle_seconds(ENV_IDLE, getattr(profile, "pool_idle_timeout", None), DEFAULT_IDLE_TIMEOUT,
+                        PoolError)
 
 
 def pool_dir() -> Path:

@@ -20,6 +20,19 @@ from typing import Any
 from ..paths import data_home
 
 
+def idle_seconds(env_var: str, value: float | None, default: float,
+                 error: type[Exception]) -> float:
+    """A daemon's idle timeout: the environment variable ``env_var`` if set, else ``value`` (a
+    profile's), else ``default``; ``error`` names a variable that is not a number."""
+    env = os.environ.get(env_var)
+    if env:
+        try:
+            return max(0.0, float(env))
+        except ValueError:
+            raise error(f"{env_var} must be a number of seconds, got {env!r}") from None
+    return float(value) if value is not None else default
+
+
 def private_dir_path(name: str) -> Path:
     """``<data_home>/<name>``, or a directory under ``$XDG_RUNTIME_DIR`` (else ``/tmp``) when
     the socket's path would pass the ~107 bytes AF_UNIX allows."""
