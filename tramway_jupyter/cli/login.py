@@ -26,7 +26,9 @@ def add_subcommands(sub: Any) -> None:
                            help="profile name (from the profiles file); without it: list the"
                                 " logins held")
         else:
-            p.add_argument("profile", help="profile name (from the profiles file)")
+            p.add_argument("profile", nargs="?", help="profile name (from the profiles file)")
+            p.add_argument("--all", action="store_true",
+                           help="every login: stop the connection holder")
         p.add_argument("--file", help="profiles file (default: $TRAMWAY_JUPYTER_PROFILES or "
                                       "~/.config/tramway-jupyter/profiles.toml)")
         p.set_defaults(func=func)
@@ -86,6 +88,12 @@ def cmd_login(args: argparse.Namespace) -> int:
 def cmd_logout(args: argparse.Namespace) -> int:
     from ..backends import holder
 
+    if args.all:
+        print("logged out of everything: the connection holder stopped" if holder.stop()
+              else "no login held")
+        return 0
+    if args.profile is None:
+        raise ProfileError("logout needs a PROFILE, or --all")
     prof = _remote_profile(args)
     print(f"logged out of {prof.name}" if holder.logout(prof)
           else f"{prof.name} was not logged in")

@@ -214,10 +214,15 @@ def test_logout_ends_the_login(sshd, home):
     assert holder.holds(prof)
     assert holder.logout(prof) is True
     assert holder.status() is None  # it held nothing else
+    from tramway_jupyter.cli import main as cli_main
+
+    holder.login(prof, prompter=rec)
+    assert cli_main(["logout", "--all"]) == 0 and holder.status() is None  # the holder stopped
+    assert cli_main(["logout"]) == 2  # a profile, or --all
     with pytest.raises(PromptUnavailableError, match="tramway-jupyter login"):
         holder.HeldConnection(prof, prompter=None).run("true")
     holder.login(prof, prompter=rec)
-    assert len(rec.calls) == 4  # passphrase and code asked again after the logout
+    assert len(rec.calls) == 6  # passphrase and code asked again after each logout
 
 
 def test_a_login_that_asks_goes_to_the_holder_by_itself(sshd, home, tmp_path):
