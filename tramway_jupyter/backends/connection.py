@@ -229,8 +229,12 @@ class Connection(abc.ABC):
             write_file_atomic(root / name, content, made)
             written[name] = None
 
-        sink = TarFetchSink(extract)
-        rc, err = self.exec_to(tar_fetch_line(remote_dir, members, since, prefix_cmd), sink)
+        sink = TarFetchSink(extract, self.where)
+        try:
+            rc, err = self.exec_to(tar_fetch_line(remote_dir, members, since, prefix_cmd), sink)
+        except BaseException:
+            sink.abort()
+            raise
         _, stamp = sink.finish()
         if rc != 0:
             raise RemoteCommandError(self.where, f"tar -c in {remote_dir}", rc,

@@ -247,12 +247,16 @@ class SlurmBackend(Backend):
         batch directory as they arrive, then bring the store up to date with the journals that
         changed. Returns (rc, prefix output, stderr, remote time, names of the files written)."""
         merge = _Incoming(batch.dir.root)
-        sink = TarFetchSink(merge.file)
+        sink = TarFetchSink(merge.file, self.host)
         try:
-            rc, err = self.conn.exec_to(staging.sh(line), sink)
-        finally:
+            try:
+                rc, err = self.conn.exec_to(staging.sh(line), sink)
+            except BaseException:
+                sink.abort()
+                raise
             prefix, stamp = sink.finish()
-            if merge.jobs:  # the store learns what the cluster's workers wrote
+        finally:
+            if merge.jobs:  # the store learns what the cluster's workers wrote, even if cut
                 sync(batch, jobs=sorted(merge.jobs))
         return rc, prefix, err, stamp, list(merge.names)
 

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from ..exceptions import BackendError
+
 #: what separates a fetch's prefix output from its tar: the marker, the remote time, a newline
 MARKER = b"\0TJSTAMP "
 
@@ -136,8 +138,9 @@ class TarFetchSink:
     last file and returns ``(prefix output, remote time)``; it raises what the reader raised (a
     cut or corrupt archive)."""
 
-    def __init__(self, on_file: Callable[[str, bytes], None]) -> None:
+    def __init__(self, on_file: Callable[[str, bytes], None], where: str = "the cluster") -> None:
         self.on_file = on_file
+        self.where = where
         self._reset()
 
     def _reset(self) -> None:
@@ -177,10 +180,21 @@ class TarFetchSink:
             self._reader.close(check=False)
         self._reset()
 
+    def abort(self) -> None:
+        """The command failed: stop the reader (the files already handed over stay)."""
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            reader.close(check=False)
+
     def finish(self) -> tuple[bytes, float]:
         if self._reader is not None:
             reader, self._reader = self._reader, None
-            reader.close()
+            try:
+                reader.close()
+            except (tarfile.TarError, OSError, EOFError) as exc:
+                raise BackendError(
+                    f"the tar stream from {self.where} was cut or is corrupt ({exc}); the files"
+                    " before that point were kept: the next gather fetches the rest") from exc
         return bytes(self.prefix), self.stamp
 
 

@@ -8,6 +8,7 @@ import tarfile
 import pytest
 
 from tramway_jupyter.backends import tarstream
+from tramway_jupyter.exceptions import BackendError
 
 
 def _tar(entries):
@@ -99,7 +100,7 @@ def test_fetch_sink_refuses_escapes_and_reports_a_cut_archive(tmp_path):
     cut = _fetch_output({"big.bin": b"z" * 100_000})[:60_000]
     sink = tarstream.TarFetchSink(lambda n, c: None)
     sink.write(cut)
-    with pytest.raises(tarfile.ReadError):
+    with pytest.raises(BackendError, match="tar stream from the cluster was cut or is corrupt"):
         sink.finish()
 
 
@@ -121,3 +122,21 @@ def test_fetch_sink_holds_one_file_not_the_archive():
         tracemalloc.stop()
     assert seen == [2 << 20] * 20
     assert peak < 8 << 20, f"{peak / 2**20:.1f} MiB"
+
+
+def test_a_dropped_gather_raises_its_own_error_and_leaves_no_reader(tmp_path):
+    import threading
+
+    from tramway_jupyter.backends.connection import LocalConnection
+
+    out = _fetch_output({"a.bin": b"a" * 50_000, "b.bin": b"b" * 50_000})
+
+    class Dropping(LocalConnection):
+        def _exec_to(self, line, sink, timeout, retry):
+            sink.write(out[: len(out) // 2])
+            raise OSError("connection lost")
+
+    with pytest.raises(OSError, match="connection lost"):
+        Dropping().get_tar("/remote", tmp_path / "down", ["."])
+    assert (tmp_path / "down" / "a.bin").read_bytes() == b"a" * 50_000  # kept
+    assert not [t for t in threading.enumerate() if t.name == "tramway-tar-reader"]
