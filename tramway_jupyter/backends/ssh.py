@@ -64,6 +64,48 @@ logger = logging.getLogger(__name__)
 FIRST_CONNECT_FOR = 2.0
 #: The most hops a ProxyJump chain may have (a ``Host *`` rule jumping to itself loops).
 MAX_HOPS = 8
+#: Commands run at once on one connection (OpenSSH's sshd allows 10 sessions per connection by
+#: default, ``MaxSessions``): more wait their turn instead of being refused. The connection
+#: holder carries every process's commands on one connection, so this is reached there first.
+MAX_SESSIONS = 8
+#: Waits (s) before opening a session again when the server refused one: the connection is fine,
+#: so it is kept (a new login may need a code), and fewer sessions are opened at once from then on.
+SESSION_RETRY_WAITS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0)
+
+
+class _SessionSlots:
+    """At most ``limit`` sessions at once on a connection; a refusal by the server lowers the
+    limit to what it allowed (the sessions of ours it had open), so commands queue here. A
+    refusal may also come from a race (a session closed here, not yet there): the limit grows
+    back by one every ``regrow`` sessions without a refusal, up to ``most``."""
+
+    def __init__(self, most: int, regrow: int = 64) -> None:
+        self.most = self.limit = most
+        self.regrow = regrow
+        self.open = 0
+        self._served = 0
+        self._cond = threading.Condition()
+
+    def acquire(self) -> None:
+        with self._cond:
+            while self.open >= self.limit:
+                self._cond.wait()
+            self.open += 1
+
+    def release(self) -> None:
+        with self._cond:
+            self.open -= 1
+            self._served += 1
+            if self._served >= self.regrow and self.limit < self.most:
+                self.limit += 1
+                self._served = 0
+            self._cond.notify_all()
+
+    def refused(self) -> None:
+        """The server refused one more session than the others of ours it has open."""
+        with self._cond:
+            self.limit = max(1, min(self.limit, self.open - 1))
+            self._served = 0
 
 
 class _LoginHandoff(Exception):
@@ -119,6 +161,7 @@ class SSHConnection(Connection):
         self._handed: Connection | None = None
         #: TCP_NODELAY on the socket: without it a command waits ~40 ms for a delayed ACK
         self.nodelay = nodelay
+        self._sessions = _SessionSlots(MAX_SESSIONS)
         self._ssh_config = ssh_config
         self._hops = _hops
         self.connect_timeout = connect_timeout
@@ -320,49 +363,86 @@ class SSHConnection(Connection):
                 logger.warning("connection to %s lost (%s); reconnecting", self.where, exc)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _open_session(self, transport: Any, line: str) -> Any:
+        """A session channel, holding one of :attr:`_sessions` (the caller releases it). One the
+        server refused (more at once than its ``MaxSessions``) lowers the number opened at once
+        and is asked for again, on the same connection."""
+        paramiko = self._paramiko
+        self._sessions.acquire()
+        for wait in (*SESSION_RETRY_WAITS, None):
+            try:
+                return transport.open_session(timeout=self.connect_timeout)
+            except paramiko.SSHException as exc:
+                if not transport.is_active():  # the link dropped: the caller reconnects
+                    self._sessions.release()
+                    raise
+                # refused (paramiko keeps one refusal's ChannelException per transport: a
+                # concurrent one gets "Unable to open channel." instead)
+                self._sessions.refused()
+                self._sessions.release()
+                if wait is None:
+                    raise RemoteCommandError(
+                        self.where, shorten(line), -1,
+                        f"the server refused a session ({exc}) for {sum(SESSION_RETRY_WAITS):.0f}"
+                        " s: too many commands at once for its MaxSessions?") from None
+                logger.debug("%s refused a session (%s): %d at once from now on", self.where,
+                             exc, self._sessions.limit)
+                time.sleep(wait)
+                self._sessions.acquire()
+            except BaseException:
+                self._sessions.release()
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _exec_on(self, transport: Any, line: str, stdin: bytes | StdinWriter | None,
                  timeout: float | None, sink: OutputSink | None = None
                  ) -> tuple[int, bytes, bytes]:
-        chan = transport.open_session(timeout=self.connect_timeout)
+        chan = self._open_session(transport, line)
         try:
-            chan.settimeout(timeout)
-            chan.exec_command(line)
-            if stdin is not None:
-                if isinstance(stdin, bytes):
-                    chan.sendall(stdin)
-                else:
-                    fh = chan.makefile_stdin("wb", 1 << 16)
-                    stdin(fh)
-                    fh.flush()
-                chan.shutdown_write()
-            out, err = bytearray(), bytearray()
-            deadline = None if timeout is None else time.monotonic() + timeout
-            while True:
-                got = False
-                while chan.recv_ready():
-                    if sink is None:
-                        out += chan.recv(1 << 20)
-                    else:
-                        sink.write(chan.recv(1 << 20))
-                    got = True
-                while chan.recv_stderr_ready():
-                    err += chan.recv_stderr(1 << 16)
-                    got = True
-                if (chan.exit_status_ready() and not chan.recv_ready()
-                        and not chan.recv_stderr_ready() and (chan.eof_received or chan.closed)):
-                    break
-                if chan.closed and not got:
-                    break
-                if not got:
-                    if deadline is not None and time.monotonic() > deadline:
-                        raise TimeoutError(f"no answer within {timeout} s")
-                    if not transport.is_active():
-                        raise EOFError("transport closed")
-                    select.select([chan], [], [], 0.5)
-            rc = chan.recv_exit_status()
-            return rc, bytes(out), bytes(err)
+            return self._exec_on_channel(chan, transport, line, stdin, timeout, sink)
         finally:
             chan.close()
+            self._sessions.release()
+
+    def _exec_on_channel(self, chan: Any, transport: Any, line: str,
+                         stdin: bytes | StdinWriter | None, timeout: float | None,
+                         sink: OutputSink | None) -> tuple[int, bytes, bytes]:
+        chan.settimeout(timeout)
+        chan.exec_command(line)
+        if stdin is not None:
+            if isinstance(stdin, bytes):
+                chan.sendall(stdin)
+            else:
+                fh = chan.makefile_stdin("wb", 1 << 16)
+                stdin(fh)
+                fh.flush()
+            chan.shutdown_write()
+        out, err = bytearray(), bytearray()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            got = False
+            while chan.recv_ready():
+                if sink is None:
+                    out += chan.recv(1 << 20)
+                else:
+                    sink.write(chan.recv(1 << 20))
+                got = True
+            while chan.recv_stderr_ready():
+                err += chan.recv_stderr(1 << 16)
+                got = True
+            if (chan.exit_status_ready() and not chan.recv_ready()
+                    and not chan.recv_stderr_ready() and (chan.eof_received or chan.closed)):
+                break
+            if chan.closed and not got:
+                break
+            if not got:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"no answer within {timeout} s")
+                if not transport.is_active():
+                    raise EOFError("transport closed")
+                select.select([chan], [], [], 0.5)
+        rc = chan.recv_exit_status()
+        return rc, bytes(out), bytes(err)
 
     def sftp(self) -> Any:
         """A paramiko SFTP client on this connection (for tools and benchmarks)."""

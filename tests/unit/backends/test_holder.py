@@ -27,6 +27,30 @@ CODE = "424242"
 PASSPHRASE = "correct horse 7"
 
 
+class Sessions:
+    """Session channels open at once on the test server, and its ``MaxSessions`` (0: none)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.open = self.peak = self.refused = self.limit = 0
+
+    def opened(self) -> bool:
+        with self.lock:
+            if self.limit and self.open >= self.limit:
+                self.refused += 1
+                return False
+            self.open += 1
+            self.peak = max(self.peak, self.open)
+            return True
+
+    def closed(self) -> None:
+        with self.lock:
+            self.open -= 1
+
+
+SESSIONS = Sessions()
+
+
 class _Server(paramiko.ServerInterface):
     def __init__(self, client_key: paramiko.PKey, log: list[str]) -> None:
         self.client_key, self.log, self.key_ok = client_key, log, False
@@ -52,6 +76,8 @@ class _Server(paramiko.ServerInterface):
         return paramiko.AUTH_SUCCESSFUL if list(responses) == [CODE] else paramiko.AUTH_FAILED
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
+        if not SESSIONS.opened():
+            return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
         return paramiko.OPEN_SUCCEEDED
 
     def check_channel_exec_request(self, channel: Any, command: bytes) -> bool:
@@ -78,10 +104,15 @@ def _run(channel: Any, command: bytes) -> None:
     out = p.stdout.read()
     err = p.stderr.read()
     p.wait()
-    channel.sendall(out)
-    channel.sendall_stderr(err)
-    channel.send_exit_status(p.returncode)
-    channel.close()
+    try:
+        channel.sendall(out)
+        channel.sendall_stderr(err)
+        channel.send_exit_status(p.returncode)
+    except OSError:
+        pass  # the client went away (a test ended, a connection closed)
+    finally:
+        channel.close()
+        SESSIONS.closed()
 
 
 @pytest.fixture(scope="module")
@@ -271,3 +302,29 @@ def test_a_failed_first_login_holds_nothing(sshd, home):
         holder.login(prof, prompter=Recorder())
     assert holder.status()["held"] == []  # no entry left behind
     assert holder.logout(prof) is False
+
+
+@pytest.mark.parametrize("ours", [ssh.MAX_SESSIONS, 2])
+def test_more_commands_at_once_than_the_server_allows(sshd, home, tmp_path, monkeypatch, ours):
+    """16 commands at once on one connection, against a server allowing 2 sessions (OpenSSH:
+    MaxSessions, 10 by default): a refused session is asked for again on the same connection
+    (no new login, which could need a code); at most MAX_SESSIONS are open at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = paramiko.PKey.from_path(str(sshd["dir"] / "id_rsa"), password=PASSPHRASE.encode())
+    key.write_private_key_file(str(tmp_path / "id_plain"))
+    monkeypatch.setattr(ssh, "MAX_SESSIONS", ours)
+    conn = ssh.SSHConnection("127.0.0.1", sshd["port"], "keyonly", str(tmp_path / "id_plain"),
+                             str(sshd["dir"] / "known_hosts"))
+    conn.check("true")
+    for name, value in (("limit", 2), ("open", 0), ("peak", 0), ("refused", 0)):
+        monkeypatch.setattr(SESSIONS, name, value)
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            outs = list(pool.map(lambda i: conn.check(f"sleep 0.1; echo {i}"), range(16)))
+    finally:
+        conn.close()
+    assert outs == [f"{i}\n" for i in range(16)]
+    assert conn.connects == 1 and SESSIONS.peak <= 2  # refused sessions did not reconnect
+    if ours > 2:  # the server's limit was met: its refusals were waited out, and learnt
+        assert SESSIONS.refused > 0 and conn._sessions.limit < ours
