@@ -15,7 +15,10 @@ logged in with ``tramway-jupyter login``, or whose login asked a passphrase or a
   results in 16 files through ``get_tar``, which extracts the tar as it arrives): time, the peak
   of Python allocations here (``tracemalloc``) and the holder's peak resident memory; the
   baseline gathers the whole output first, then extracts it (what ``get_tar`` did before);
-* the holder's start and login (once a day for a user).
+* the holder's start and login (once a day for a user);
+* ``--clients`` processes at once (kernels, CLI runs), each running ``--per-client`` short
+  commands: each with its own direct connection (and its own login) against all of them through
+  the holder's one connection.
 """
 
 from __future__ import annotations
@@ -137,16 +140,54 @@ def run(n_commands: int, mib: int) -> dict[str, dict[str, float]]:
     return rows
 
 
+def _client(use_holder: bool, n: int) -> float:
+    """One process's work: connect (or find the held login), then ``n`` short commands."""
+    t0 = time.perf_counter()
+    prof = _profile(use_holder)
+    conn = (holder.HeldConnection(prof, prompter=None) if use_holder else
+            ssh.SSHConnection(prof.host, prof.port, prof.user, prof.identity_file,
+                              prof.known_hosts))
+    for i in range(n):
+        conn.check(["echo", str(i)])
+    conn.close()
+    return time.perf_counter() - t0
+
+
+def run_clients(clients: int, per_client: int) -> dict[str, dict[str, float]]:
+    """``clients`` processes at once, direct then through the holder (logged in once)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    holder.login(_profile(True))
+    rows: dict[str, dict[str, float]] = {}
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(clients, mp_context=ctx) as pool:
+        list(pool.map(time.sleep, [0.01] * clients))  # the processes started before timing
+        for name, use in (("direct", False), ("holder", True)):
+            t0 = time.perf_counter()
+            each = list(pool.map(_client, [use] * clients, [per_client] * clients))
+            wall = time.perf_counter() - t0
+            rows[name] = {"wall_s": wall, "client_median_s": statistics.median(each),
+                          "commands_per_s": clients * per_client / wall}
+    st = holder.status() or {}
+    rows["holder"]["holder_logins"] = float(sum(h["logins"] for h in st.get("held", [])))
+    holder.logout(_profile(True))
+    return rows
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--commands", type=int, default=50)
     p.add_argument("--mib", type=int, default=64)
+    p.add_argument("--clients", type=int, default=16)
+    p.add_argument("--per-client", type=int, default=25)
     p.add_argument("--json")
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as home:
         os.environ["TRAMWAY_JUPYTER_HOME"] = home  # a holder of its own, stopped at the end
         try:
             rows = run(a.commands, a.mib)
+            many = run_clients(a.clients, a.per_client)
         finally:
             holder.stop()
     keys = list(rows["direct"]) + [k for k in rows["holder"] if k not in rows["direct"]]
@@ -160,8 +201,14 @@ def main() -> int:
     for k in keys:
         nv, dv, hv = (rows[c].get(k, nan) for c in ("nagle", "direct", "holder"))
         print(f"{k:22}{nv:9.2f}{dv:9.2f}{hv:9.2f}  {ratio(dv, nv):13.2f}  {ratio(hv, dv):14.2f}")
+    print(f"\n{a.clients} processes at once, {a.per_client} commands each:")
+    print(f"{'':22}{'direct':>9}{'holder':>9}  {'holder/direct':>13}")
+    for k in many["direct"]:
+        dv, hv = many["direct"][k], many["holder"][k]
+        print(f"{k:22}{dv:9.2f}{hv:9.2f}  {ratio(hv, dv):13.2f}")
+    print(f"{'logins':22}{a.clients:9d}{int(many['holder']['holder_logins']):9d}")
     if a.json:
-        Path(a.json).write_text(json.dumps(rows, indent=1))
+        Path(a.json).write_text(json.dumps({**rows, "clients": many}, indent=1))
     return 0
 
 
