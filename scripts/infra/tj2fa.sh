@@ -21,6 +21,7 @@ source "$HERE/lib.sh"
 export INFRA_DIR=${INFRA_DIR:-$(cd "$HERE/../.." && pwd)/.infra}
 infra_paths
 PORT2=${INFRA_2FA_PORT:-2226}
+MAX_SESSIONS2=4
 D=$INFRA_DIR/etc/tj2fa
 PIDF=$RUN/sshd-tj2fa.pid
 action=${1:-start}
@@ -92,7 +93,8 @@ PrintLastLog no
 X11Forwarding no
 AllowTcpForwarding no
 MaxStartups 100:30:200
-MaxSessions 64
+# below OpenSSH's default (10) on purpose: the tests meet a cluster's session limit here
+MaxSessions $MAX_SESSIONS2
 LoginGraceTime 60
 LogLevel VERBOSE
 SSHDCONF
@@ -120,6 +122,7 @@ if [[ -f $ENV ]]; then
     grep -v '^export INFRA_2FA_' "$ENV" >"$ENV.2fa" || true
     cat >>"$ENV.2fa" <<INFRAENV
 export INFRA_2FA_PORT=$PORT2
+export INFRA_2FA_MAX_SESSIONS=$MAX_SESSIONS2
 export INFRA_2FA_KNOWN_HOSTS=$INFRA_DIR/keys/known_hosts_2fa
 export INFRA_2FA_TOTP_SECRET=$SECRET
 export INFRA_2FA_LOG=$LOGD/sshd-tj2fa.log

@@ -365,3 +365,23 @@ def test_a_notebook_asks_once_and_the_next_kernel_finds_the_login_held(infra2fa,
     st = holder.status()
     assert st is not None and [(h["logins"], h["prompts"]) for h in st["held"]] == [(1, 2)]
     assert not _files_with(home, given)
+
+
+def test_more_commands_at_once_than_the_clusters_max_sessions(infra2fa, prof2fa, home):
+    """Processes' commands share the holder's one connection; the 2FA sshd allows 4 sessions
+    per connection (``MaxSessions``, 10 by default in OpenSSH): 16 commands at once all run,
+    on one login, the refused sessions waited out instead of a new login (a new code)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    limit = int(infra2fa.get("INFRA_2FA_MAX_SESSIONS", "0"))
+    assert 0 < limit < ssh.MAX_SESSIONS, "the 2FA sshd should allow fewer sessions than we open"
+    rec = RecordingPrompter(infra2fa["INFRA_2FA_TOTP_SECRET"])
+    holder.login(prof2fa, prompter=rec)
+    quiet = holder.HeldConnection(prof2fa, prompter=None)
+    with ThreadPoolExecutor(16) as pool:
+        outs = list(pool.map(lambda i: quiet.check(f"sleep 0.3; echo {i}"), range(16)))
+    assert outs == [f"{i}\n" for i in range(16)]
+    held = _held(prof2fa)
+    assert held["logins"] == 1 and len(rec.calls) == 1, held
+    log = (holder.holder_dir() / "holder.log").read_text()
+    assert "logging in again" not in log, log
