@@ -219,7 +219,8 @@ class Connection(abc.ABC):
         One command, one tar stream. ``since`` is a time *of the remote clock* as returned by the
         previous call (so clock skew does not matter); files are written locally atomically.
         ``prefix_cmd``, if given, is a shell line run first whose stdout goes on stderr's side
-        channel: see :func:`.tarstream.split_prefixed_output`. Returns (remote time of this snapshot, files).
+        channel (:class:`.tarstream.TarFetchSink` keeps it apart). Returns (remote time of this
+        snapshot, files).
         """
         root = Path(local_dir)
         made: set[Path] = set()

@@ -3,7 +3,7 @@ import React, { useCallback } from 'react';
 import { globCount } from '../api';
 import { IGlobCount } from '../types';
 import { useServerLookup } from '../useServerLookup';
-import { FormField } from './FormField';
+import { TextField } from './FormField';
 
 /** The data glob, with a live count of the files it matches ("3 files"). */
 export function DataField(props: {
@@ -39,19 +39,14 @@ export function DataField(props: {
     'a glob relative to the server root, e.g. data/*.rpt.txt'
   );
   return (
-    <FormField
+    <TextField
       label="Data"
       name="data"
+      value={props.value}
+      onChange={props.onChange}
+      placeholder="data/*.rpt.txt"
       error={error ?? props.error}
       hint={hint}
-    >
-      <input
-        className="jp-mod-styled"
-        type="text"
-        value={props.value}
-        placeholder="data/*.rpt.txt"
-        onChange={e => props.onChange(e.target.value)}
-      />
-    </FormField>
+    />
   );
 }

@@ -24,3 +24,31 @@ export function FormField(props: {
     </div>
   );
 }
+
+/** A one-line text field of the Run form. */
+export function TextField(props: {
+  label: string;
+  name: string;
+  value: string;
+  onChange: (value: string) => void;
+  placeholder: string;
+  error?: string | null;
+  hint?: React.ReactNode;
+}): JSX.Element {
+  return (
+    <FormField
+      label={props.label}
+      name={props.name}
+      error={props.error}
+      hint={props.hint}
+    >
+      <input
+        className="jp-mod-styled"
+        type="text"
+        value={props.value}
+        placeholder={props.placeholder}
+        onChange={e => props.onChange(e.target.value)}
+      />
+    </FormField>
+  );
+}

@@ -3,7 +3,7 @@ import React from 'react';
 import { notebookPipeline } from '../api';
 import { INotebookPipeline } from '../types';
 import { useServerLookup } from '../useServerLookup';
-import { FormField } from './FormField';
+import { TextField } from './FormField';
 
 /** The notebook whose %%tramway cells run, with its stages (read by the server). */
 export function NotebookField(props: {
@@ -23,19 +23,14 @@ export function NotebookField(props: {
       pipeline.stages.map(s => `${s.name} (per ${s.per})`).join(', ')
     : 'a notebook with %%tramway cells, relative to the server root';
   return (
-    <FormField
+    <TextField
       label="Notebook"
       name="notebook"
+      value={props.value}
+      onChange={props.onChange}
+      placeholder="analysis.ipynb"
       error={error ?? props.error}
       hint={hint}
-    >
-      <input
-        className="jp-mod-styled"
-        type="text"
-        value={props.value}
-        placeholder="analysis.ipynb"
-        onChange={e => props.onChange(e.target.value)}
-      />
-    </FormField>
+    />
   );
 }

@@ -5,7 +5,7 @@ import { fieldOf, parseAssignments, RunField } from '../runform';
 import { INotebookPipeline, IRunRequest } from '../types';
 import { errorMessage } from '../util';
 import { DataField } from './DataField';
-import { FormField } from './FormField';
+import { FormField, TextField } from './FormField';
 import { NotebookField } from './NotebookField';
 import { ProfileField } from './ProfileField';
 
@@ -116,15 +116,15 @@ export function RunForm(props: {
     placeholder: string,
     hint?: string
   ) => (
-    <FormField label={label} name={field} error={errors[field]} hint={hint}>
-      <input
-        className="jp-mod-styled"
-        type="text"
-        value={value}
-        placeholder={placeholder}
-        onChange={e => edit(field, set)(e.target.value)}
-      />
-    </FormField>
+    <TextField
+      label={label}
+      name={field}
+      value={value}
+      onChange={edit(field, set)}
+      placeholder={placeholder}
+      error={errors[field]}
+      hint={hint}
+    />
   );
   const area = (
     field: 'params' | 'sweep',
